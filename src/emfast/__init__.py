@@ -1,0 +1,12 @@
+"""emfast: fast EM for discrete latent-variable models with missing data."""
+from ._version import __version__
+from .data import MISSING, Schema, encode, compress_rows
+from .em import normalize, run_em, EMResult, ConvergenceMonitor
+from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
+from ._config import show_config
+
+__all__ = [
+    "__version__", "MISSING", "Schema", "encode", "compress_rows",
+    "normalize", "run_em", "EMResult", "ConvergenceMonitor",
+    "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
+]

@@ -1,0 +1,424 @@
+"""Data layer: encoding labels to integer codes, validation, row compression.
+
+Conventions (DESIGN.md, "Data conventions"):
+
+* observations are integer codes ``0..card-1``; ``-1`` (:data:`MISSING`) marks
+  a missing value;
+* float arrays are accepted when their non-NaN values are whole numbers (NaN is
+  missing);
+* pandas DataFrames are matched to model variables by column name; integer
+  columns hold codes, categorical / object / bool / string columns hold state
+  labels matched to the model's state names;
+* anything out of range is a :class:`ValueError` naming the column, the row and
+  the allowed range. Nothing is clipped, no row is dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from . import _kernels
+
+MISSING = -1
+"""The code that marks a missing value in every integer array emfast accepts."""
+
+__all__ = ["MISSING", "Schema", "encode", "check_data", "check_codes_1d",
+           "compress_rows", "CompressedRows", "check_lengths"]
+
+
+def _is_dataframe(obj) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "iloc")
+
+
+def _require_pandas():
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - exercised without pandas only
+        raise ImportError("This needs pandas: pip install 'emfast[pandas]'.") from exc
+    return pd
+
+
+# ---------------------------------------------------------------------------
+# encode / decode
+# ---------------------------------------------------------------------------
+
+def _sort_labels(values):
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types: sort by type name, then text
+        return sorted(values, key=lambda v: (type(v).__name__, str(v)))
+
+
+@dataclass
+class Schema:
+    """Column names and category labels of an encoded table.
+
+    Attributes
+    ----------
+    names : list of str
+        Column names, in code-matrix column order.
+    categories : list of list
+        ``categories[j][c]`` is the label of code ``c`` in column ``j``.
+    dtypes : list
+        The original pandas dtype of every column (used by :meth:`decode` to
+        give back exactly what :func:`encode` received).
+    """
+
+    names: list
+    categories: list
+    dtypes: list = field(default_factory=list)
+
+    @property
+    def cardinalities(self) -> dict:
+        """``{name: number of categories}``."""
+        return {n: len(c) for n, c in zip(self.names, self.categories)}
+
+    def decode(self, codes):
+        """Turn a code matrix back into a DataFrame of labels (``-1`` becomes missing)."""
+        pd = _require_pandas()
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] != len(self.names):
+            raise ValueError(
+                f"codes must have shape (n_rows, {len(self.names)}) to match the schema; "
+                f"got {codes.shape}.")
+        cols = {}
+        for j, (name, cats) in enumerate(zip(self.names, self.categories)):
+            c = codes[:, j].astype(np.int64)
+            bad = np.flatnonzero((c < MISSING) | (c >= len(cats)))
+            if bad.size:
+                r = int(bad[0])
+                raise ValueError(
+                    f"codes[:, {j}] (column {name!r}) holds {int(c[r])} at row {r}, allowed "
+                    f"-1..{len(cats) - 1}.")
+            dtype = self.dtypes[j] if j < len(self.dtypes) else None
+            if isinstance(dtype, pd.CategoricalDtype):
+                cols[name] = pd.Categorical.from_codes(c, dtype=dtype)
+                continue
+            labels = np.empty(len(c), dtype=object)
+            miss = c == MISSING
+            lab = np.asarray(cats + [None], dtype=object)
+            labels[:] = lab[np.where(miss, len(cats), c)]
+            s = pd.Series(labels, name=name)
+            if dtype is not None:
+                if miss.any() and dtype.kind in "biu" and not pd.api.types.is_extension_array_dtype(dtype):
+                    s = s.astype("float64") if dtype.kind in "iu" else s
+                else:
+                    s = s.astype(dtype)
+            cols[name] = s.to_numpy() if not hasattr(s, "array") else s.array
+        return pd.DataFrame(cols, columns=list(self.names))
+
+
+def encode(df, categories: dict | None = None):
+    """Encode a DataFrame into an int32 code matrix and a :class:`Schema`.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Categorical, object, string, bool, integer or float columns; NaN /
+        None / ``pd.NA`` mark missing values.
+    categories : dict, optional
+        ``{column: [labels]}`` fixing the label order (and so the codes) of
+        some columns. A value not in the list is a ``ValueError``. Columns not
+        named get: the categorical's own categories, or the sorted distinct
+        non-missing values.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_rows, n_columns), dtype int32, C-contiguous
+        ``-1`` where a value is missing.
+    schema : Schema
+        Names, labels and dtypes; ``schema.decode(codes)`` gives back ``df``.
+    """
+    pd = _require_pandas()
+    if not _is_dataframe(df):
+        raise TypeError(f"encode expects a pandas DataFrame, got {type(df).__name__}.")
+    categories = dict(categories or {})
+    unknown = set(categories) - set(df.columns)
+    if unknown:
+        raise ValueError(f"categories names columns not in the DataFrame: {sorted(map(str, unknown))}.")
+    n = len(df)
+    codes = np.full((n, df.shape[1]), MISSING, dtype=np.int32)
+    names, cats_all, dtypes = [], [], []
+    for j, name in enumerate(df.columns):
+        col = df.iloc[:, j]
+        miss = col.isna().to_numpy()
+        if name in categories:
+            cats = list(categories[name])
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            cats = list(col.cat.categories)
+        else:
+            cats = _sort_labels(pd.unique(col[~miss]).tolist())
+        if isinstance(col.dtype, pd.CategoricalDtype) and name not in categories:
+            c = col.cat.codes.to_numpy().astype(np.int32)
+        else:
+            lookup = {v: i for i, v in enumerate(cats)}
+            vals = col.to_numpy(dtype=object)
+            c = np.full(n, MISSING, dtype=np.int32)
+            for r in np.flatnonzero(~miss):
+                v = vals[r]
+                try:
+                    c[r] = lookup[v]
+                except (KeyError, TypeError):
+                    raise ValueError(
+                        f"column {name!r} holds {v!r} at row {r}, which is not one of its "
+                        f"categories {cats!r}.") from None
+        codes[:, j] = c
+        names.append(name)
+        cats_all.append(cats)
+        dtypes.append(col.dtype)
+    return np.ascontiguousarray(codes), Schema(names, cats_all, dtypes)
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+
+def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.ndarray:
+    """Validate one numeric column of codes and return it as int32 (``-1`` = missing)."""
+    if col.dtype == bool:
+        col = col.astype(np.int64)
+    if col.dtype.kind == "f":
+        nan = np.isnan(col)
+        finite = np.isfinite(col) | nan
+        if not finite.all():
+            r = int(np.flatnonzero(~finite)[0])
+            raise ValueError(f"{where} contains {float(col[r])!r} at row {r}; codes must be finite "
+                             f"(use NaN or -1 for missing values).")
+        frac = ~nan & (col != np.floor(np.where(nan, 0.0, col)))
+        if frac.any():
+            r = int(np.flatnonzero(frac)[0])
+            raise ValueError(f"{where} contains the non-integer value {float(col[r])!r} at row {r}; "
+                             f"variable {var!r} takes integer codes 0..{card - 1} "
+                             "(NaN or -1 = missing).")
+        col = np.where(nan, MISSING, col)
+        lo_ok = col >= MISSING
+        hi_ok = col < card
+        bad = ~(lo_ok & hi_ok)
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{where} contains category {int(col[r])} at row {r}, but variable "
+                             f"{var!r} has {card} categories (0..{card - 1}); use -1 or NaN for "
+                             "missing values.")
+        return col.astype(np.int32)
+    if col.dtype.kind not in "iu":
+        raise TypeError(f"{where} has dtype {col.dtype}; expected integer codes, or floats with "
+                        "NaN for missing values.")
+    bad = (col < MISSING) | (col >= card)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{where} contains category {int(col[r])} at row {r}, but variable "
+                         f"{var!r} has {card} categories (0..{card - 1}); use -1 for missing "
+                         "values.")
+    return col.astype(np.int32, copy=False)
+
+
+def _codes_from_labels(col, where: str, var: str, states: Sequence | None, card: int,
+                       miss: np.ndarray) -> np.ndarray:
+    if states is None:
+        raise ValueError(f"{where} holds labels, but variable {var!r} has no state names; "
+                         f"pass integer codes 0..{card - 1} instead.")
+    lookup = {str(s): i for i, s in enumerate(states)}
+    vals = np.asarray(col, dtype=object)
+    out = np.full(len(vals), MISSING, dtype=np.int32)
+    cache: dict = {}
+    for r in np.flatnonzero(~miss):
+        v = vals[r]
+        key = str(v)
+        code = cache.get(key)
+        if code is None:
+            code = lookup.get(key)
+            if code is None:
+                raise ValueError(f"{where} contains {v!r} at row {r}, which is not a state of "
+                                 f"variable {var!r}; allowed states are {list(states)!r}.")
+            cache[key] = code
+        out[r] = code
+    return out
+
+
+def check_data(data, variables: Sequence[str], cardinalities: Sequence[int], *,
+               states: Sequence[Sequence] | None = None,
+               columns: Sequence[str] | None = None, name: str = "X") -> np.ndarray:
+    """Validate data for a model and return an int32 code matrix.
+
+    The one validation path used by every model.
+
+    Parameters
+    ----------
+    data : array-like of shape (n_rows, n_columns) or pandas.DataFrame
+        Integer codes with ``-1`` for missing values, float codes with NaN for
+        missing values, or a DataFrame matched by column name.
+    variables : sequence of str
+        Model variable names, in the order of the returned columns.
+    cardinalities : sequence of int
+        Number of states of each variable.
+    states : sequence of sequences, optional
+        State names of each variable (used for label columns).
+    columns : sequence of str, optional
+        For array input: the variable each column holds (a subset of
+        ``variables``, in any order). Without it, an array must have one
+        column per variable in ``variables`` order.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_rows, len(variables)), dtype int32
+        C-contiguous. Variables without a column (hidden) are all ``-1``.
+    """
+    variables = list(variables)
+    cards = [int(c) for c in cardinalities]
+    index = {v: i for i, v in enumerate(variables)}
+    if states is None:
+        states = [None] * len(variables)
+    if _is_dataframe(data):
+        pd = _require_pandas()
+        unknown = [c for c in data.columns if c not in index]
+        if unknown:
+            raise ValueError(f"{name} has column(s) {unknown!r} that are not model variables; "
+                             f"model variables are {variables!r}.")
+        if columns is not None:
+            raise ValueError("columns= is for array input; a DataFrame is matched by its "
+                             "column names.")
+        n = len(data)
+        out = np.full((n, len(variables)), MISSING, dtype=np.int32)
+        for cname in data.columns:
+            if list(data.columns).count(cname) > 1:
+                raise ValueError(f"{name} has the column {cname!r} more than once.")
+            i = index[cname]
+            col = data[cname]
+            where = f"column {cname!r}"
+            miss = col.isna().to_numpy()
+            dt = col.dtype
+            if isinstance(dt, pd.CategoricalDtype) or dt == object or pd.api.types.is_string_dtype(dt) \
+                    or pd.api.types.is_bool_dtype(dt):
+                if (pd.api.types.is_bool_dtype(dt) and states[i] is None):
+                    arr = col.astype("float64").to_numpy(na_value=np.nan) if miss.any() \
+                        else col.to_numpy().astype(np.int64)
+                    out[:, i] = _codes_from_numeric(arr, where, cname, cards[i])
+                else:
+                    out[:, i] = _codes_from_labels(col.to_numpy(dtype=object), where, cname,
+                                                   states[i], cards[i], miss)
+            else:
+                if pd.api.types.is_extension_array_dtype(dt):
+                    arr = col.astype("float64").to_numpy(na_value=np.nan)
+                else:
+                    arr = col.to_numpy()
+                out[:, i] = _codes_from_numeric(arr, where, cname, cards[i])
+        return out
+    arr = np.asarray(data)
+    if arr.ndim == 1 and len(variables) == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (n_rows, n_columns); got shape {arr.shape}.")
+    if columns is None:
+        if arr.shape[1] != len(variables):
+            raise ValueError(f"{name} has {arr.shape[1]} columns but the model has "
+                             f"{len(variables)} variables {variables!r}; pass one column per "
+                             "variable (hidden ones all -1) or give columns=[names].")
+        cols = variables
+    else:
+        cols = list(columns)
+        if len(cols) != arr.shape[1]:
+            raise ValueError(f"columns names {len(cols)} variables but {name} has "
+                             f"{arr.shape[1]} columns.")
+        unknown = [c for c in cols if c not in index]
+        if unknown:
+            raise ValueError(f"columns names {unknown!r}, which are not model variables; "
+                             f"model variables are {variables!r}.")
+        if len(set(cols)) != len(cols):
+            raise ValueError(f"columns names a variable more than once: {cols!r}.")
+    n = arr.shape[0]
+    if arr.dtype.kind in "iu" and columns is None and arr.dtype == np.int32:
+        out = np.array(arr, dtype=np.int32, order="C", copy=True)
+        for j, v in enumerate(cols):
+            _codes_from_numeric(out[:, j], f"{name}[:, {j}]", v, cards[j])
+        return out
+    out = np.full((n, len(variables)), MISSING, dtype=np.int32)
+    for j, v in enumerate(cols):
+        i = index[v]
+        col = arr[:, j]
+        where = f"{name}[:, {j}]"
+        if col.dtype.kind in "OUS":
+            miss = np.array([x is None or (isinstance(x, float) and np.isnan(x)) for x in col])
+            out[:, i] = _codes_from_labels(col, where, v, states[i], cards[i], miss)
+        else:
+            out[:, i] = _codes_from_numeric(col, where, v, cards[i])
+    return out
+
+
+def check_codes_1d(x, card: int, *, name: str = "X", var: str = "X") -> np.ndarray:
+    """Validate a 1-D array of codes (``-1`` missing) and return it as int32."""
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional; got shape {arr.shape}.")
+    return np.ascontiguousarray(_codes_from_numeric(arr, name, var, int(card)))
+
+
+def check_lengths(lengths, n_samples: int) -> np.ndarray:
+    """Validate sequence lengths and return offsets (int64, ``len(lengths) + 1``).
+
+    ``lengths=None`` means one sequence of ``n_samples`` steps.
+    """
+    if lengths is None:
+        if n_samples == 0:
+            raise ValueError("X is empty: there is no sequence to fit or score.")
+        return np.array([0, n_samples], dtype=np.int64)
+    lengths_arr = np.asarray(lengths)
+    if lengths_arr.ndim != 1:
+        raise ValueError(f"lengths must be 1-dimensional; got shape {lengths_arr.shape}.")
+    if lengths_arr.size and lengths_arr.dtype.kind not in "iu":
+        if lengths_arr.dtype.kind == "f" and np.all(lengths_arr == np.floor(lengths_arr)):
+            lengths_arr = lengths_arr.astype(np.int64)
+        else:
+            raise ValueError(f"lengths must be integers; got dtype {lengths_arr.dtype}.")
+    lengths_arr = lengths_arr.astype(np.int64)
+    bad = np.flatnonzero(lengths_arr <= 0)
+    if bad.size:
+        s = int(bad[0])
+        raise ValueError(f"lengths[{s}] = {int(lengths_arr[s])}: every sequence must have at "
+                         "least one time step (empty sequences are not allowed).")
+    total = int(lengths_arr.sum())
+    if total != n_samples:
+        raise ValueError(f"lengths must sum to len(X)={n_samples}, got sum(lengths)={total}.")
+    offsets = np.zeros(len(lengths_arr) + 1, dtype=np.int64)
+    np.cumsum(lengths_arr, out=offsets[1:])
+    return offsets
+
+
+# ---------------------------------------------------------------------------
+# row compression
+# ---------------------------------------------------------------------------
+
+class CompressedRows(NamedTuple):
+    """Distinct rows of a code matrix with their multiplicities.
+
+    ``rows[inverse]`` equals the original matrix; ``counts[k]`` is how many
+    original rows equal ``rows[k]``. Distinct rows appear in order of first
+    occurrence.
+    """
+
+    rows: np.ndarray     # (n_unique, d) int32
+    counts: np.ndarray   # (n_unique,) int64
+    inverse: np.ndarray  # (n_rows,) int64
+
+
+def compress_rows(codes) -> CompressedRows:
+    """Merge identical rows of an int32 code matrix.
+
+    One pass of an open-addressing hash table over the rows (a Cython kernel),
+    O(n d) expected time and no sort, so it stays fast for 10^7 rows, where
+    ``np.unique(codes, axis=0)`` has to sort. See ``bench/compress.py``.
+    """
+    X = np.ascontiguousarray(codes, dtype=np.int32)
+    if X.ndim != 2:
+        raise ValueError(f"codes must be 2-dimensional; got shape {X.shape}.")
+    n = X.shape[0]
+    if n == 0:
+        return CompressedRows(X.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    first = np.empty(n, dtype=np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    u = _kernels.unique_rows(X, first, inverse)
+    if u < 0:  # pragma: no cover - allocation failure
+        raise MemoryError("compress_rows: could not allocate the hash table.")
+    counts = np.bincount(inverse, minlength=u).astype(np.int64)
+    return CompressedRows(np.ascontiguousarray(X[first[:u]]), counts, inverse)

@@ -1,0 +1,166 @@
+import numpy as np
+import pytest
+
+import emfast as em
+from emfast.data import check_data, check_lengths, check_codes_1d, compress_rows
+
+pd = pytest.importorskip("pandas")
+
+
+def test_missing_constant():
+    assert em.MISSING == -1
+
+
+def test_encode_decode_roundtrip_every_missing_marker():
+    df = pd.DataFrame({
+        "cat": pd.Categorical(["a", None, "b", "a", "c"], categories=["c", "b", "a", "z"]),
+        "obj": ["x", np.nan, None, "y", "x"],
+        "intcol": [3, 1, 3, 7, 1],
+        "nullable": pd.array([1, pd.NA, 2, 2, None], dtype="Int64"),
+        "boolean": pd.array([True, pd.NA, False, True, True], dtype="boolean"),
+        "bool": [True, False, False, True, True],
+        "flt": [1.0, np.nan, 2.0, 2.0, 1.0],
+        "string": pd.array(["u", pd.NA, "v", "u", "v"], dtype="string"),
+    })
+    codes, schema = em.encode(df)
+    assert codes.dtype == np.int32 and codes.flags.c_contiguous
+    assert codes.shape == (5, 8)
+    # categorical keeps its own category order (unused 'z' included)
+    assert schema.categories[0] == ["c", "b", "a", "z"]
+    np.testing.assert_array_equal(codes[:, 0], [2, -1, 1, 2, 0])
+    np.testing.assert_array_equal(codes[:, 1], [0, -1, -1, 1, 0])
+    np.testing.assert_array_equal(codes[:, 2], [1, 0, 1, 2, 0])
+    assert schema.categories[2] == [1, 3, 7]
+    np.testing.assert_array_equal(codes[:, 3], [0, -1, 1, 1, -1])
+    np.testing.assert_array_equal(codes[:, 4], [1, -1, 0, 1, 1])
+    np.testing.assert_array_equal(codes[:, 6], [0, -1, 1, 1, 0])
+    back = schema.decode(codes)
+    pd.testing.assert_frame_equal(back, df)
+    assert schema.cardinalities["cat"] == 4
+
+
+def test_encode_fixed_categories_and_errors():
+    df = pd.DataFrame({"a": ["lo", "hi", None]})
+    codes, schema = em.encode(df, categories={"a": ["lo", "mid", "hi"]})
+    np.testing.assert_array_equal(codes[:, 0], [0, 2, -1])
+    with pytest.raises(ValueError, match=r"column 'a' holds 'hi' at row 1"):
+        em.encode(df, categories={"a": ["lo"]})
+    with pytest.raises(ValueError, match=r"not in the DataFrame"):
+        em.encode(df, categories={"b": ["x"]})
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        em.encode(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"codes\[:, 0\] \(column 'a'\) holds 3 at row 0"):
+        schema.decode(np.array([[3]]))
+
+
+VARS = ["A", "B", "C"]
+CARDS = [2, 3, 4]
+
+
+def test_check_data_int_and_float():
+    X = np.array([[0, 2, 3], [1, -1, 0], [-1, 0, -1]])
+    out = check_data(X, VARS, CARDS)
+    assert out.dtype == np.int32 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, X)
+    Xf = np.array([[0, 2, 3], [1, np.nan, 0], [np.nan, 0, np.nan]])
+    np.testing.assert_array_equal(check_data(Xf, VARS, CARDS), X)
+    # input untouched
+    assert np.isnan(Xf[1, 1])
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.array([[0, 0, 0], [0, 3, 0]]), r"X\[:, 1\] contains category 3 at row 1, but variable 'B' has 3 categories \(0\.\.2\)"),
+    (np.array([[0, 0, 0], [0, 0, -2]]), r"X\[:, 2\] contains category -2 at row 1, but variable 'C' has 4 categories \(0\.\.3\)"),
+    (np.array([[0, 0.5, 0]]), r"X\[:, 1\] contains the non-integer value 0.5 at row 0"),
+    (np.array([[0, np.inf, 0]]), r"X\[:, 1\] contains inf at row 0"),
+    (np.zeros((2, 2), int), r"X has 2 columns but the model has 3 variables"),
+    (np.zeros((2, 2, 2), int), r"X must be 2-dimensional"),
+])
+def test_check_data_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        check_data(X, VARS, CARDS)
+
+
+def test_check_data_columns_subset():
+    X = np.array([[2, 1], [0, -1]])
+    out = check_data(X, VARS, CARDS, columns=["C", "A"])
+    np.testing.assert_array_equal(out, [[1, -1, 2], [-1, -1, 0]])
+    with pytest.raises(ValueError, match=r"columns names \['Q'\], which are not model variables"):
+        check_data(X, VARS, CARDS, columns=["Q", "A"])
+    with pytest.raises(ValueError, match=r"X\[:, 0\] contains category 4 at row 0, but variable 'B'"):
+        check_data(np.array([[4]]), VARS, CARDS, columns=["B"])
+
+
+def test_check_data_dataframe():
+    states = [["no", "yes"], ["lo", "mid", "hi"], None]
+    df = pd.DataFrame({"B": pd.Categorical(["hi", None, "lo"]), "A": ["yes", "no", None],
+                       "C": pd.array([3, pd.NA, 0], dtype="Int64")})
+    out = check_data(df, VARS, CARDS, states=states)
+    np.testing.assert_array_equal(out, [[1, 2, 3], [0, -1, -1], [-1, 0, 0]])
+    with pytest.raises(ValueError, match=r"column\(s\) \['D'\] that are not model variables"):
+        check_data(df.assign(D=1), VARS, CARDS, states=states)
+    bad = pd.DataFrame({"A": ["yes", "maybe"]})
+    with pytest.raises(ValueError, match=r"column 'A' contains 'maybe' at row 1, which is not a state of variable 'A'; allowed states are \['no', 'yes'\]"):
+        check_data(bad, VARS, CARDS, states=states)
+    with pytest.raises(ValueError, match=r"column 'C' contains category 9 at row 0"):
+        check_data(pd.DataFrame({"C": [9]}), VARS, CARDS, states=states)
+    with pytest.raises(ValueError, match=r"column 'C' holds labels, but variable 'C' has no state names"):
+        check_data(pd.DataFrame({"C": ["x"]}), VARS, CARDS, states=states)
+    # hidden variable: no column -> all missing
+    out = check_data(pd.DataFrame({"A": [0, 1]}), VARS, CARDS)
+    np.testing.assert_array_equal(out, [[0, -1, -1], [1, -1, -1]])
+
+
+def test_check_data_type_error():
+    with pytest.raises(TypeError, match=r"X\[:, 0\] has dtype complex128"):
+        check_data(np.array([[1j, 0, 0]]), VARS, CARDS)
+
+
+def test_check_codes_1d_and_lengths():
+    np.testing.assert_array_equal(check_codes_1d([0, -1, 2], 3), [0, -1, 2])
+    with pytest.raises(ValueError, match=r"X contains category 3 at row 2"):
+        check_codes_1d([0, 1, 3], 3)
+    np.testing.assert_array_equal(check_lengths([2, 3], 5), [0, 2, 5])
+    np.testing.assert_array_equal(check_lengths(None, 4), [0, 4])
+    with pytest.raises(ValueError, match=r"lengths must sum to len\(X\)=5, got sum\(lengths\)=4"):
+        check_lengths([2, 2], 5)
+    with pytest.raises(ValueError, match=r"lengths\[1\] = 0: every sequence must have at least one"):
+        check_lengths([5, 0], 5)
+    with pytest.raises(ValueError, match=r"lengths must be integers"):
+        check_lengths([2.5, 2.5], 5)
+
+
+def _check_compression(X):
+    c = compress_rows(X)
+    np.testing.assert_array_equal(c.rows[c.inverse], X)
+    assert c.counts.sum() == len(X)
+    u_np, cnt_np = np.unique(X, axis=0, return_counts=True)
+    assert len(c.rows) == len(u_np)
+    order = np.lexsort(c.rows.T[::-1])
+    np.testing.assert_array_equal(c.rows[order], u_np)
+    np.testing.assert_array_equal(c.counts[order], cnt_np)
+    # first occurrence order
+    first_seen = [int(np.flatnonzero(c.inverse == k)[0]) for k in range(min(len(c.rows), 50))]
+    assert first_seen == sorted(first_seen)
+
+
+@pytest.mark.parametrize("shape,card", [((1000, 3), 3), ((5000, 12), 2), ((300, 1), 7),
+                                        ((2000, 40), 4)])
+def test_compress_rows_matches_unique(rng, shape, card):
+    X = rng.integers(-1, card, size=shape).astype(np.int32)
+    _check_compression(X)
+
+
+def test_compress_rows_million(rng):
+    X = rng.integers(-1, 3, size=(1_000_000, 8)).astype(np.int32)
+    _check_compression(X)
+
+
+def test_compress_rows_edge_cases():
+    c = compress_rows(np.zeros((0, 3), np.int32))
+    assert c.rows.shape == (0, 3) and c.counts.size == 0
+    c = compress_rows(np.full((10, 0), 0, np.int32))
+    assert c.rows.shape == (1, 0) and c.counts.tolist() == [10]
+    big = np.array([[2**31 - 1, -2**31], [2**31 - 1, -2**31], [0, 0]], dtype=np.int32)
+    c = compress_rows(big)
+    assert c.counts.tolist() == [2, 1]

@@ -1,0 +1,253 @@
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import emfast as em
+from emfast.em import ConvergenceMonitor, fit_with_restarts, dirichlet_log_prior
+from emfast.exceptions import ConvergenceWarning, NonMonotoneEMWarning
+
+from conftest import assert_monotone
+
+
+# ---------------------------------------------------------------- normalize
+
+def test_normalize_basic_and_uniform_rows():
+    c = np.array([[1.0, 3.0], [0.0, 0.0]])
+    out = em.normalize(c)
+    np.testing.assert_allclose(out, [[0.25, 0.75], [0.5, 0.5]])
+    assert not np.isnan(out).any()
+
+
+def test_normalize_pseudocount_and_lists():
+    tables = [np.array([2.0, 0.0, 0.0]), np.zeros((2, 2, 3))]
+    out = em.normalize(tables, 1.0)
+    np.testing.assert_allclose(out[0], [3 / 5, 1 / 5, 1 / 5])
+    np.testing.assert_allclose(out[1], np.full((2, 2, 3), 1 / 3))
+    out = em.normalize(tables, [0.0, np.array([1.0, 0.0, 0.0])])
+    np.testing.assert_allclose(out[1][0, 0], [1.0, 0.0, 0.0])
+    for t in out:
+        np.testing.assert_allclose(t.sum(-1), 1.0)
+
+
+@pytest.mark.parametrize("counts, pc, match", [
+    (np.array([1.0, -1.0]), 0.0, r"counts\[0\] has an invalid value -1.0 at index \(1,\)"),
+    (np.array([1.0, np.nan]), 0.0, r"counts\[0\] has an invalid value nan"),
+    (np.array([1.0, 1.0]), -0.5, r"pseudocount for table 0 must be finite and >= 0"),
+    ([np.ones(2)], [0.0, 1.0], r"pseudocount has 2 entries for 1 count tables"),
+])
+def test_normalize_errors(counts, pc, match):
+    with pytest.raises(ValueError, match=match):
+        em.normalize(counts, pc)
+
+
+def test_normalize_huge_and_tiny():
+    c = np.array([[1e300, 1e300], [1e-320, 0.0]])
+    out = em.normalize(c)
+    np.testing.assert_allclose(out, [[0.5, 0.5], [1.0, 0.0]])
+
+
+# ---------------------------------------------------------------- a closed-form model
+# Two-component mixture of biased coins; each row flips the same coin 3 times,
+# flips may be missing (-1). theta = [weights (2,), heads (2, 2)].
+
+def _coin_data(rng, n=400):
+    z = rng.random(n) < 0.3
+    p = np.where(z, 0.8, 0.25)
+    X = (rng.random((n, 3)) < p[:, None]).astype(int)
+    X[rng.random(X.shape) < 0.2] = -1
+    return X
+
+
+def _coin_estep(X):
+    def estep(theta):
+        w, h = theta
+        logp = np.log(w)[None, :].repeat(len(X), 0)
+        for j in range(X.shape[1]):
+            obs = X[:, j] >= 0
+            logp[obs] += np.log(h[:, X[obs, j]].T)
+        ll_rows = logsumexp(logp, axis=1)
+        r = np.exp(logp - ll_rows[:, None])
+        cw = r.sum(0)
+        ch = np.zeros((2, 2))
+        for j in range(X.shape[1]):
+            for v in (0, 1):
+                ch[:, v] += r[X[:, j] == v].sum(0)
+        return [cw, ch], ll_rows.sum()
+    return estep
+
+
+def _coin_loglik(X, w, h):
+    return _coin_estep(X)([w, h])[1]
+
+
+def test_run_em_coin_mixture(rng):
+    X = _coin_data(rng)
+    theta0 = [np.array([0.5, 0.5]), np.array([[0.6, 0.4], [0.3, 0.7]])]
+    res = em.run_em(_coin_estep(X), em.normalize, theta0, max_iter=500, tol=1e-10,
+                    scale=len(X))
+    assert res.converged
+    assert_monotone(res.history)
+    assert res.history[-1] == pytest.approx(res.log_likelihood)
+    # returned loglik belongs to returned theta
+    assert _coin_loglik(X, *res.theta) == pytest.approx(res.log_likelihood, rel=1e-12)
+    # stationary point: gradient of the observed-data loglik ~ 0 along feasible directions
+    w, h = res.theta
+    eps = 1e-6
+    for dw in (np.array([1, -1]), ):
+        f1 = _coin_loglik(X, w + eps * dw, h)
+        f0 = _coin_loglik(X, w - eps * dw, h)
+        assert abs(f1 - f0) / (2 * eps) < 2e-2
+    for k in range(2):
+        d = np.zeros((2, 2)); d[k] = [1, -1]
+        g = (_coin_loglik(X, w, h + eps * d) - _coin_loglik(X, w, h - eps * d)) / (2 * eps)
+        assert abs(g) < 2e-2
+
+
+def test_complete_data_one_iteration_is_mle(rng):
+    # with every value observed and one component, one M-step gives the closed form
+    X = (rng.random((200, 3)) < 0.3).astype(int)
+    theta0 = [np.array([1.0]), np.array([[0.5, 0.5]])]
+
+    def estep(theta):
+        w, h = theta
+        ch = np.array([[np.sum(X == 0), np.sum(X == 1)]], float)
+        ll = np.sum(np.log(h[0, X]))
+        return [np.array([len(X)], float), ch], ll
+
+    res = em.run_em(estep, em.normalize, theta0, max_iter=1, tol=0.0)
+    assert res.n_iter == 1
+    np.testing.assert_allclose(res.theta[1][0, 1], X.mean())
+    assert len(res.history) == 2  # E-step at theta0, scoring E-step at theta1
+
+
+def test_run_em_max_iter_one_updates(rng):
+    X = _coin_data(rng)
+    theta0 = [np.array([0.5, 0.5]), np.array([[0.6, 0.4], [0.3, 0.7]])]
+    res = em.run_em(_coin_estep(X), em.normalize, theta0, max_iter=1, tol=1e-12)
+    assert res.n_iter == 1 and not res.converged
+    assert not np.allclose(res.theta[1], theta0[1])
+    assert _coin_loglik(X, *res.theta) == pytest.approx(res.log_likelihood)
+
+
+def test_run_em_stops_before_mstep_when_converged():
+    calls = {"e": 0, "m": 0}
+
+    def estep(theta):
+        calls["e"] += 1
+        return [theta[0]], -1.0  # constant ll -> converged on the 2nd E-step
+
+    def mstep(c):
+        calls["m"] += 1
+        return [c[0]]
+
+    res = em.run_em(estep, mstep, [np.array([0.5, 0.5])], max_iter=10, tol=1e-3)
+    assert res.converged and res.n_iter == 1 and calls == {"e": 2, "m": 1}
+
+
+def test_run_em_validation():
+    with pytest.raises(ValueError, match=r"max_iter must be >= 1; got 0"):
+        em.run_em(None, None, [], max_iter=0)
+    with pytest.raises(ValueError, match=r"tol must be >= 0"):
+        em.run_em(None, None, [], tol=-1)
+
+
+def test_callback_can_stop():
+    seen = []
+
+    def estep(theta):
+        return [theta[0]], -float(10 - len(seen))
+
+    def cb(it, theta, ll):
+        seen.append(ll)
+        return it >= 3
+
+    res = em.run_em(estep, lambda c: c, [np.ones(2) / 2], max_iter=50, tol=0, callback=cb)
+    assert len(seen) == 3 and not res.converged
+
+
+def test_monitor_warns_on_decrease():
+    mon = ConvergenceMonitor(tol=1e-3, n_iter=10)
+    mon.report(-10.0)
+    with pytest.warns(NonMonotoneEMWarning, match=r"decreased at iteration 1: from -10.0 to -11.0"):
+        mon.report(-11.0)
+    mon2 = ConvergenceMonitor(tol=1e-3, n_iter=10)
+    mon2.report(-1e6)
+    mon2.report(-1e6 - 1e-4)  # round-off sized: no warning (filterwarnings=error would fail)
+
+
+def test_monitor_converged_scale():
+    mon = ConvergenceMonitor(tol=1e-3, n_iter=10, scale=100)
+    mon.report(-50.0)
+    mon.report(-49.95)
+    assert mon.converged  # 0.05 / 100 < 2e-2
+    mon = ConvergenceMonitor(tol=1e-3, n_iter=10, scale=1)
+    mon.report(-50.0)
+    mon.report(-49.95)
+    assert not mon.converged
+
+
+def test_verbose_plain_lines(capsys, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *a, **k):
+        if name.startswith("tqdm"):
+            raise ImportError
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    X = np.array([[0, 1, -1], [1, 1, 1]])
+    theta0 = [np.array([0.5, 0.5]), np.array([[0.6, 0.4], [0.3, 0.7]])]
+    em.run_em(_coin_estep(X), em.normalize, theta0, max_iter=2, tol=0)
+    err = capsys.readouterr().err
+    assert err == ""
+    em.run_em(_coin_estep(X), em.normalize, theta0, max_iter=2, tol=0, verbose=True)
+    err = capsys.readouterr().err
+    assert "EM iter    1  loglik" in err and "s/iter" in err
+
+
+def test_map_em_with_log_prior_is_monotone(rng):
+    X = _coin_data(rng, 50)
+    theta0 = [np.array([0.5, 0.5]), np.array([[0.6, 0.4], [0.3, 0.7]])]
+    a = 2.0
+    res = em.run_em(_coin_estep(X), lambda c: em.normalize(c, a), theta0, max_iter=200, tol=1e-12,
+                    log_prior=lambda th: dirichlet_log_prior(th, a))
+    assert_monotone(res.history)
+    assert res.history[-1] == pytest.approx(
+        res.log_likelihood + dirichlet_log_prior(res.theta, a))
+
+
+# ---------------------------------------------------------------- restarts
+
+def test_restarts_pick_best(rng):
+    X = _coin_data(rng)
+
+    def fit_one(r):
+        w = r.dirichlet([1, 1])
+        h = r.dirichlet([1, 1], size=2)
+        return em.run_em(_coin_estep(X), em.normalize, [w, h], max_iter=300, tol=1e-9,
+                         scale=len(X))
+
+    best = fit_with_restarts(fit_one, 6, np.random.default_rng(1))
+    objs = best.extra["objectives"]
+    assert len(objs) == 6 and best.objective == max(objs)
+    assert 1 <= best.extra["n_best"] <= 6
+    assert_monotone(best.history)
+    # more restarts with the same seed never end lower (restart k uses the same child seed)
+    one = fit_with_restarts(fit_one, 1, np.random.default_rng(1))
+    assert best.objective >= one.objective - 1e-9
+
+
+def test_restarts_convergence_warning(rng):
+    X = _coin_data(rng)
+
+    def fit_one(r):
+        return em.run_em(_coin_estep(X), em.normalize,
+                         [r.dirichlet([1, 1]), r.dirichlet([1, 1], size=2)], max_iter=2, tol=1e-12)
+
+    with pytest.warns(ConvergenceWarning, match=r"coins: the best of 3 initialisation\(s\) did not converge within max_iter=2"):
+        fit_with_restarts(fit_one, 3, rng, estimator_name="coins", max_iter=2)
+    with pytest.raises(ValueError, match="n_init must be >= 1"):
+        fit_with_restarts(fit_one, 0, rng)
