@@ -10,7 +10,7 @@ from . import _kernels
 from ._base import BaseEstimator, check_is_fitted, check_n_jobs, check_random_state
 from .data import MISSING, _codes_from_numeric, check_lengths
 from .em import ConvergenceMonitor, dirichlet_log_prior, fit_with_restarts, run_em
-from .kernels import _raise_status, _scratch, _viterbi_run
+from .kernels import _raise_status, _scratch, _slab, _viterbi_run
 
 __all__ = ["CategoricalHMM"]
 
@@ -205,14 +205,17 @@ class CategoricalHMM(BaseEstimator):
             raise ValueError(f"n_features must be >= 1; got {n_features!r}.")
         if sizes is None and not infer:
             raise ValueError("n_features is unknown; fit the model first.")
-        codes = np.empty((N, C), dtype=np.int32)
+        codes = None if C == 1 else np.empty((N, C), dtype=np.int32)
         out_sizes = []
         for c in range(C):
             where = f"X[:, {c}]" if multi else "X"
             var = f"channel {c}" if multi else "X"
             card = sizes[c] if sizes is not None else np.iinfo(np.int32).max
             col = _codes_from_numeric(arr[:, c], where, var, card)
-            codes[:, c] = col
+            if C == 1:      # no second copy of a single int32 column
+                codes = np.ascontiguousarray(col).reshape(N, 1)
+            else:
+                codes[:, c] = col
             out_sizes.append(sizes[c] if sizes is not None else max(int(col.max()) + 1, 1))
         return codes, out_sizes, multi
 
@@ -313,9 +316,9 @@ class CategoricalHMM(BaseEstimator):
         status = np.zeros(S, dtype=np.int32)
         bad_t = np.zeros(S, dtype=np.int64)
         if counts:
-            cstart = np.zeros((n_threads, K))
-            ctrans = np.zeros((n_threads, K * K))
-            cemit = np.zeros((n_threads, emitT.shape[0] * K))
+            cstart = _slab(n_threads, K)
+            ctrans = _slab(n_threads, K * K)
+            cemit = _slab(n_threads, emitT.shape[0] * K)
         else:
             cstart = ctrans = cemit = np.zeros((1, 1))
         gamma = np.empty((codes.shape[0] if posteriors else 0, K))
@@ -326,9 +329,10 @@ class CategoricalHMM(BaseEstimator):
         _raise_status(status, bad_t, offsets, _ZERO_OBS)
         stats = None
         if counts:
-            E = cemit.sum(axis=0).reshape(emitT.shape[0], K)
+            E = cemit.sum(axis=0)[:emitT.shape[0] * K].reshape(emitT.shape[0], K)
             emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff, tables)]
-            stats = HMMStats(cstart.sum(axis=0), ctrans.sum(axis=0).reshape(K, K), emit)
+            stats = HMMStats(cstart.sum(axis=0)[:K], ctrans.sum(axis=0)[:K * K].reshape(K, K),
+                             emit)
         return ll, stats, (gamma if posteriors else None)
 
     def _mstep(self, stats: HMMStats, theta, priors):

@@ -69,13 +69,21 @@ def _raise_status(status, bad_t, offsets, what):
             f"state: {what}")
 
 
+def _slab(n_threads, n, zero=True):
+    """Per-thread buffer (n_threads, n) whose rows start 64-byte cache lines apart
+    (padding avoids false sharing between threads); use ``[:, :n]``."""
+    width = ((n + 7) // 8) * 8 + 8
+    buf = np.zeros((n_threads, width)) if zero else np.empty((n_threads, width))
+    return buf
+
+
 def _scratch(offsets, K, n_threads):
     lengths = np.diff(offsets)
     n_threads = max(1, min(int(n_threads), len(lengths)))
     max_len = int(lengths.max())
-    alpha = np.empty((n_threads, max_len * K))
-    scale = np.empty((n_threads, max_len))
-    work = np.empty((n_threads, 3 * K))
+    alpha = _slab(n_threads, max_len * K, zero=False)
+    scale = _slab(n_threads, max_len, zero=False)
+    work = _slab(n_threads, 3 * K, zero=False)
     return n_threads, alpha, scale, work
 
 
@@ -137,14 +145,14 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
     ll = np.empty(S)
     status = np.zeros(S, dtype=np.int32)
     bad_t = np.zeros(S, dtype=np.int64)
-    ctrans = np.zeros((n_threads, K * K))
+    ctrans = _slab(n_threads, K * K)
     gamma = np.empty((N, K), dtype=frame.dtype)
     _kernels.hmm_fb_frames(frame, offsets, start, trans, ll, status, bad_t, alpha, scale, work,
                            ctrans, gamma, True, n_threads)
     _raise_status(status, bad_t, offsets, "frame_likelihood is 0 for every state reachable there.")
     if shift is not None:
         ll += np.add.reduceat(shift, offsets[:-1])
-    return ll, gamma, ctrans.sum(axis=0).reshape(K, K)
+    return ll, gamma, ctrans.sum(axis=0)[:K * K].reshape(K, K)
 
 
 def viterbi(frame_loglik, startprob, transmat, lengths=None, *, log=True, n_jobs=None):
@@ -198,7 +206,7 @@ def _viterbi_run(X, frame, offsets, start, trans, logemitT, choff, n_jobs, what)
     status = np.zeros(S, dtype=np.int32)
     bad_t = np.zeros(S, dtype=np.int64)
     backptr = np.empty((N, K), dtype=np.int32)
-    work = np.empty((n_threads, 3 * K))
+    work = _slab(n_threads, 3 * K, zero=False)
     _kernels.hmm_viterbi(X, frame, offsets, logstart, logtransT, logemitT, choff, path,
                          logprob, status, bad_t, backptr, work, n_threads)
     _raise_status(status, bad_t, offsets, what)
