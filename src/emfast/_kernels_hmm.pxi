@@ -80,7 +80,7 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
     cdef double* b = work
     cdef double* beta = work + K
     cdef double* tmp = work + 2 * K
-    cdef double s, v, a, g, ct, ll = 0.0
+    cdef double s, v, a, g, ct, ll = 0.0, prod = 1.0
     cdef Py_ssize_t t, j, k, c
     cdef int32_t code
     cdef double* al
@@ -118,11 +118,19 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
             bad_t[0] = t
             return 1
         scale[t] = s
-        ll += log(s)
+        # log p(x) = sum_t log c_t; multiply moderate c_t together and take one
+        # log per block (the running product stays within 1e-300..1e300)
+        if s > 1e-100 and s < 1e100:
+            prod *= s
+            if prod < 1e-200 or prod > 1e200:
+                ll += log(prod)
+                prod = 1.0
+        else:
+            ll += log(s)
         s = 1.0 / s
         for k in range(K):
             al[k] *= s
-    ll_out[0] = ll
+    ll_out[0] = ll + log(prod)
 
     # ---- backward, accumulating counts ----------------------------------
     for k in range(K):
