@@ -41,6 +41,33 @@ def _stack_emissions(tables):
     return emitT, choff
 
 
+def _recode_missing(codes, sizes):
+    """State-dependent missingness: missing (-1) in channel c becomes symbol sizes[c]."""
+    out = codes.copy()
+    for c, m in enumerate(sizes):
+        col = out[:, c]
+        col[col == MISSING] = m
+    return out
+
+
+def _join(tables, q):
+    """Observed-symbol tables B_c (K, M_c) and missingness q (K, C) -> augmented
+    tables [(1 - q_c) B_c | q_c] of shape (K, M_c + 1)."""
+    return [np.hstack([(1.0 - q[:, c:c + 1]) * B, q[:, c:c + 1]]) for c, B in enumerate(tables)]
+
+
+def _split(aug):
+    """Inverse of :func:`_join` (a state with q = 1 gets a uniform B row)."""
+    q = np.column_stack([A[:, -1] for A in aug])
+    tables = []
+    for A in aug:
+        obs = A[:, :-1]
+        tot = obs.sum(axis=1, keepdims=True)
+        zero = tot <= 0
+        tables.append(np.where(zero, 1.0 / obs.shape[1], obs / np.where(zero, 1.0, tot)))
+    return tables, q
+
+
 class CategoricalHMM(BaseEstimator):
     """Hidden Markov model with categorical emissions, fitted by EM (Baum-Welch).
 
@@ -90,6 +117,12 @@ class CategoricalHMM(BaseEstimator):
     n_jobs : int, optional
         Threads for the E-step (``None`` or -1: all cores). Sequences are
         processed in parallel; results do not depend on it beyond round-off.
+    missingness : {"ignorable", "state"}, default="ignorable"
+        ``"ignorable"``: a missing entry is marginalised (valid under MCAR/MAR).
+        ``"state"``: whether channel c is missing depends on the hidden state,
+        with probability ``missingprob_[k, c]``, fitted jointly (a missing-not-
+        at-random model in which missingness carries information about the
+        state). Likelihoods then include the missingness indicators.
 
     Attributes
     ----------
@@ -99,6 +132,10 @@ class CategoricalHMM(BaseEstimator):
         A list of ``(n_components, n_features[c])`` tables when X has several columns.
     n_features_ : int or list of int
         Symbol counts used by the fit.
+    missingprob_ : ndarray of shape (n_components, n_channels)
+        Only with ``missingness="state"``: probability that channel c is
+        missing in state k. ``emissionprob_`` is then the distribution of the
+        value given the state (whether observed or not).
     monitor_ : ConvergenceMonitor
         ``history`` (objective after each E-step; hmmlearn's first ``n_iter``
         entries) and ``converged``.
@@ -119,6 +156,12 @@ class CategoricalHMM(BaseEstimator):
     ``max(prior - 1 + counts, 0)`` normalised; a row with zero total becomes
     uniform.
 
+    With ``missingness="state"`` every channel gets one extra symbol,
+    "missing", with emission probability ``q[k, c]``, observed symbols having
+    ``(1 - q[k, c]) B_c[k, x]``: the same fused kernel fits it, and the MLE
+    factorises into ``q`` (share of missing mass per state) and ``B`` (the
+    usual normalised counts of the observed symbols, with the prior).
+
     Examples
     --------
     >>> import numpy as np, emfast
@@ -131,7 +174,8 @@ class CategoricalHMM(BaseEstimator):
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *,
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
-                 init_params="ste", implementation="log", n_init=1, n_jobs=None):
+                 init_params="ste", implementation="log", n_init=1, n_jobs=None,
+                 missingness="ignorable"):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -147,6 +191,7 @@ class CategoricalHMM(BaseEstimator):
         self.implementation = implementation
         self.n_init = n_init
         self.n_jobs = n_jobs
+        self.missingness = missingness
 
     # ------------------------------------------------------------------ checks
     def _check_hyper(self):
@@ -158,6 +203,9 @@ class CategoricalHMM(BaseEstimator):
         if self.implementation not in ("log", "scaling"):
             raise ValueError(f"implementation must be 'log' or 'scaling'; got "
                              f"{self.implementation!r}.")
+        if self.missingness not in ("ignorable", "state"):
+            raise ValueError(f"missingness must be 'ignorable' or 'state'; got "
+                             f"{self.missingness!r}.")
         if self.algorithm not in ("viterbi", "map"):
             raise ValueError(f"algorithm must be 'viterbi' or 'map'; got {self.algorithm!r}.")
         for name in ("params", "init_params"):
@@ -254,7 +302,19 @@ class CategoricalHMM(BaseEstimator):
         for c, (t, m) in enumerate(zip(tables, sizes)):
             name = f"emissionprob_[{c}]" if len(sizes) > 1 else "emissionprob_"
             theta.append(self._check_part(name, t, (K, m)))
+        if getattr(self, "missingness", "ignorable") == "state":
+            q = self._check_q(self.missingprob_, K, len(sizes))
+            theta = theta[:2] + _join(theta[2:], q)
         return theta
+
+    @staticmethod
+    def _check_q(q, K, C):
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (K, C):
+            raise ValueError(f"missingprob_ must have shape ({K}, {C}); got {q.shape}.")
+        if not np.all((q >= 0) & (q <= 1)):
+            raise ValueError("missingprob_ must lie in [0, 1].")
+        return q
 
     def _init_theta(self, rng, K, sizes, preset):
         """Random start (hmmlearn's distributions) for what init_params names or is unset."""
@@ -349,8 +409,23 @@ class CategoricalHMM(BaseEstimator):
             new[1] = upd(stats.trans, priors[1])
         if "e" in self.params:
             for c, counts in enumerate(stats.emit):
-                new[2 + c] = upd(counts, priors[2 + c])
+                if self.missingness == "state":
+                    # augmented table: last column = missing; factorised MLE
+                    tot = counts.sum(axis=1)
+                    q = np.where(tot > 0, counts[:, -1] / np.where(tot > 0, tot, 1.0),
+                                 1.0 / counts.shape[1])
+                    B = upd(counts[:, :-1], priors[2 + c])
+                    new[2 + c] = _join([B], q[:, None])[0]
+                else:
+                    new[2 + c] = upd(counts, priors[2 + c])
         return new
+
+    def _log_prior(self, theta, pseudo):
+        """Log Dirichlet prior of theta (on the observed-symbol tables)."""
+        if self.missingness == "state":
+            tables, _ = _split(theta[2:])
+            theta = theta[:2] + tables
+        return dirichlet_log_prior(theta, pseudo)
 
     # --------------------------------------------------------------------- fit
     def fit(self, X, lengths=None):
@@ -377,6 +452,13 @@ class CategoricalHMM(BaseEstimator):
                 nf = nf[0]
         codes, sizes, multi = self._validate_X(X, nf, infer=True)
         offsets = check_lengths(lengths, codes.shape[0])
+        state_mis = self.missingness == "state"
+        if state_mis:
+            miss_rate = np.mean(codes == MISSING, axis=0)
+            q_preset = None
+            if hasattr(self, "missingprob_") and "e" not in self.init_params:
+                q_preset = self._check_q(self.missingprob_, K, len(sizes))
+            codes = _recode_missing(codes, sizes)
         priors = self._priors(sizes)
         pseudo = [p - 1.0 for p in priors]
         use_prior = any(np.any(p != 0) for p in pseudo)
@@ -387,6 +469,12 @@ class CategoricalHMM(BaseEstimator):
 
         def fit_one(rng_k):
             theta0 = self._init_theta(rng_k, K, sizes, preset)
+            if state_mis:
+                q0 = q_preset
+                if q0 is None:
+                    q0 = np.clip(miss_rate * rng_k.uniform(0.5, 1.5, size=(K, len(sizes))),
+                                 1e-3, 1 - 1e-3)
+                theta0 = theta0[:2] + _join(theta0[2:], q0)
             current = {}
 
             def estep(theta):
@@ -399,7 +487,7 @@ class CategoricalHMM(BaseEstimator):
 
             monitor = ConvergenceMonitor(tol, int(self.n_iter), bool(self.verbose), 1.0,
                                          "CategoricalHMM")
-            log_prior = (lambda th: dirichlet_log_prior(th, pseudo)) if use_prior else None
+            log_prior = (lambda th: self._log_prior(th, pseudo)) if use_prior else None
             res = run_em(estep, mstep, theta0, max_iter=int(self.n_iter), tol=tol, scale=1.0,
                          monitor=monitor, log_prior=log_prior)
             res.extra["monitor"] = monitor
@@ -410,7 +498,10 @@ class CategoricalHMM(BaseEstimator):
         theta = best.theta
         self.startprob_ = theta[0]
         self.transmat_ = theta[1]
-        self.emissionprob_ = list(theta[2:]) if multi else theta[2]
+        tables = list(theta[2:])
+        if state_mis:
+            tables, self.missingprob_ = _split(tables)
+        self.emissionprob_ = list(tables) if multi else tables[0]
         self.n_features_ = list(sizes) if multi else sizes[0]
         self.monitor_ = best.extra["monitor"]
         self.log_likelihood_ = best.log_likelihood
@@ -426,6 +517,8 @@ class CategoricalHMM(BaseEstimator):
         codes, sizes, _ = self._validate_X(X, sizes if len(sizes) > 1 else sizes[0])
         offsets = check_lengths(lengths, codes.shape[0])
         theta = self._theta_from_attrs(int(self.n_components), sizes)
+        if self.missingness == "state":
+            codes = _recode_missing(codes, sizes)
         return codes, offsets, theta
 
     def score_sequences(self, X, lengths=None):
@@ -520,7 +613,8 @@ class CategoricalHMM(BaseEstimator):
     def _n_parameters(self):
         K = int(self.n_components)
         sizes = self.n_features_ if isinstance(self.n_features_, list) else [self.n_features_]
-        return (K - 1) + K * (K - 1) + sum(K * (m - 1) for m in sizes)
+        n = (K - 1) + K * (K - 1) + sum(K * (m - 1) for m in sizes)
+        return n + (K * len(sizes) if self.missingness == "state" else 0)
 
     def aic(self, X, lengths=None):
         """Akaike information criterion ``-2 log p(X) + 2 n_params`` (lower is better)."""
@@ -548,6 +642,8 @@ class CategoricalHMM(BaseEstimator):
         X : ndarray of shape (n_samples, 1) or (n_samples, n_channels)
             Symbol codes (int).
         state_sequence : ndarray of shape (n_samples,)
+
+        With ``missingness="state"`` missing entries (-1) are drawn as well.
         """
         check_is_fitted(self, "emissionprob_")
         K = int(self.n_components)
@@ -571,7 +667,10 @@ class CategoricalHMM(BaseEstimator):
         X = np.empty((n, len(sizes)), dtype=np.intp)
         for c, table in enumerate(theta[2:]):
             cum_e = np.cumsum(table, axis=1)[states]
-            X[:, c] = np.minimum((rng.random(n)[:, None] >= cum_e).sum(axis=1), sizes[c] - 1)
+            X[:, c] = np.minimum((rng.random(n)[:, None] >= cum_e).sum(axis=1),
+                                 table.shape[1] - 1)
+            if self.missingness == "state":          # the extra symbol means "missing"
+                X[X[:, c] == sizes[c], c] = MISSING
         return X, states
 
     def impute(self, X, lengths=None, method="map", random_state=None):
@@ -601,8 +700,13 @@ class CategoricalHMM(BaseEstimator):
                                     counts=False, posteriors=True)
         out = codes.astype(np.intp)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        for c, table in enumerate(theta[2:]):
-            rows = np.flatnonzero(codes[:, c] == MISSING)
+        tables = theta[2:]
+        missing_code = [MISSING] * len(tables)
+        if self.missingness == "state":
+            missing_code = [t.shape[1] - 1 for t in tables]
+            tables, _ = _split(tables)
+        for c, table in enumerate(tables):
+            rows = np.flatnonzero(codes[:, c] == missing_code[c])
             if rows.size == 0:
                 continue
             pred = gamma[rows] @ table
