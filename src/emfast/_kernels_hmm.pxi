@@ -1,1 +1,381 @@
 # Kernels for the hmm models (included by _kernels.pyx). See that file for conventions.
+
+from libc.math cimport log, INFINITY
+#
+# Layout used by every HMM kernel
+# -------------------------------
+# * K states; transitions ``A`` (K, K) row-major, ``A[j, k] = p(z_t = k | z_{t-1} = j)``.
+# * Emissions come from one of two sources:
+#   - codes: ``X`` (N, C) int32, -1 = missing, and one table ``emitT`` of shape
+#     (sum_c M_c, K) holding the per-channel tables *transposed* and stacked
+#     (channel c occupies rows ``choff[c] .. choff[c] + M_c - 1``), so the
+#     emission vector of one symbol is a contiguous row of K numbers. The
+#     emission factor of a time step is the product over its observed
+#     channels; a missing channel contributes 1 (it is marginalised).
+#   - frames: a (N, K) array of emission likelihoods computed by the caller.
+# * Sequences are rows ``offsets[s] .. offsets[s + 1] - 1``; every sequence is
+#   non-empty (checked in Python).
+# * Status per sequence: 0 = ok, 1 = zero normaliser (the observation at
+#   ``bad_t[s]`` (time step within the sequence) has probability 0 under every
+#   state reachable there).
+#
+# The E-step is the scaled forward-backward algorithm fused with the count
+# accumulation: the forward pass stores alpha_hat (T, K) and the scale factors
+# c_t; the backward pass keeps only the current beta_hat (K,) and adds the
+# posterior of every step directly into the start, transition and emission
+# count slabs of the calling thread. Nothing of size T x K x K is formed.
+
+
+cdef inline void _hmm_emit_vec(const int32_t* x, Py_ssize_t C, const int64_t* choff,
+                               const double* emitT, Py_ssize_t K,
+                               double* b) noexcept nogil:
+    # b[k] = prod_{c: x[c] >= 0} emitT[choff[c] + x[c], k]
+    cdef Py_ssize_t c, k
+    cdef int32_t v
+    cdef const double* row
+    for k in range(K):
+        b[k] = 1.0
+    for c in range(C):
+        v = x[c]
+        if v >= 0:
+            row = emitT + (choff[c] + v) * K
+            for k in range(K):
+                b[k] *= row[k]
+
+
+cdef inline void _hmm_log_emit_vec(const int32_t* x, Py_ssize_t C, const int64_t* choff,
+                                   const double* logemitT, Py_ssize_t K,
+                                   double* b) noexcept nogil:
+    # b[k] = sum_{c: x[c] >= 0} logemitT[choff[c] + x[c], k]
+    cdef Py_ssize_t c, k
+    cdef int32_t v
+    cdef const double* row
+    for k in range(K):
+        b[k] = 0.0
+    for c in range(C):
+        v = x[c]
+        if v >= 0:
+            row = logemitT + (choff[c] + v) * K
+            for k in range(K):
+                b[k] += row[k]
+
+
+cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
+                     const double* pi,            # IN  (K,)
+                     const double* A,             # IN  (K, K)
+                     const floating* frame,       # IN  (T, K) emission likelihoods, or NULL
+                     const int32_t* x,            # IN  (T, C) codes (used when frame is NULL)
+                     Py_ssize_t C,
+                     const int64_t* choff,        # IN  (C,)
+                     const double* emitT,         # IN  (sum M, K)
+                     double* alpha,               # SCRATCH (T, K)
+                     double* scale,               # SCRATCH (T,)
+                     double* work,                # SCRATCH (3 K,)
+                     double* ll_out,              # OUT scalar: log p(x)
+                     int64_t* bad_t,              # OUT scalar: failing time step
+                     floating* gamma,             # OUT (T, K) posteriors, or NULL
+                     double* cstart,              # INOUT (K,) start counts, or NULL
+                     double* ctrans,              # INOUT (K, K) transition counts, or NULL
+                     double* cemit) noexcept nogil:  # INOUT (sum M, K) emission counts, or NULL
+    cdef double* b = work
+    cdef double* beta = work + K
+    cdef double* tmp = work + 2 * K
+    cdef double s, v, a, g, ct, ll = 0.0, prod = 1.0
+    cdef Py_ssize_t t, j, k, c
+    cdef int32_t code
+    cdef double* al
+    cdef double* alp
+    cdef double* xrow
+    cdef double* erow
+    cdef const double* arow
+
+    # ---- forward (scaled) -------------------------------------------------
+    for t in range(T):
+        if frame != NULL:
+            for k in range(K):
+                b[k] = <double>frame[t * K + k]
+        else:
+            _hmm_emit_vec(x + t * C, C, choff, emitT, K, b)
+        al = alpha + t * K
+        if t == 0:
+            for k in range(K):
+                al[k] = pi[k] * b[k]
+        else:
+            alp = al - K
+            for k in range(K):
+                al[k] = 0.0
+            for j in range(K):
+                a = alp[j]
+                arow = A + j * K
+                for k in range(K):
+                    al[k] += a * arow[k]
+            for k in range(K):
+                al[k] *= b[k]
+        s = 0.0
+        for k in range(K):
+            s += al[k]
+        if not (s > 0.0):
+            bad_t[0] = t
+            return 1
+        scale[t] = s
+        # log p(x) = sum_t log c_t; multiply moderate c_t together and take one
+        # log per block (the running product stays within 1e-300..1e300)
+        if s > 1e-100 and s < 1e100:
+            prod *= s
+            if prod < 1e-200 or prod > 1e200:
+                ll += log(prod)
+                prod = 1.0
+        else:
+            ll += log(s)
+        s = 1.0 / s
+        for k in range(K):
+            al[k] *= s
+    ll_out[0] = ll + log(prod)
+
+    # ---- backward, accumulating counts ----------------------------------
+    for k in range(K):
+        beta[k] = 1.0
+    t = T - 1
+    while True:
+        al = alpha + t * K
+        if gamma != NULL or cemit != NULL or (t == 0 and cstart != NULL):
+            for k in range(K):
+                tmp[k] = al[k] * beta[k]        # posterior of step t
+            if gamma != NULL:
+                for k in range(K):
+                    gamma[t * K + k] = <floating>tmp[k]
+            if cemit != NULL:
+                for c in range(C):
+                    code = x[t * C + c]
+                    if code >= 0:
+                        erow = cemit + (choff[c] + code) * K
+                        for k in range(K):
+                            erow[k] += tmp[k]
+            if t == 0 and cstart != NULL:
+                for k in range(K):
+                    cstart[k] += tmp[k]
+        if t == 0:
+            break
+        # beta_{t-1}[j] = sum_k A[j, k] b_t[k] beta_t[k] / c_t
+        # xi_t[j, k]    = alpha_{t-1}[j] A[j, k] b_t[k] beta_t[k] / c_t
+        if frame != NULL:
+            for k in range(K):
+                b[k] = <double>frame[t * K + k]
+        else:
+            _hmm_emit_vec(x + t * C, C, choff, emitT, K, b)
+        ct = 1.0 / scale[t]
+        for k in range(K):
+            tmp[k] = b[k] * beta[k] * ct
+        alp = al - K
+        if ctrans != NULL:
+            for j in range(K):
+                a = alp[j]
+                arow = A + j * K
+                xrow = ctrans + j * K
+                s = 0.0
+                for k in range(K):
+                    v = arow[k] * tmp[k]
+                    s += v
+                    xrow[k] += a * v
+                beta[j] = s
+        else:
+            for j in range(K):
+                arow = A + j * K
+                s = 0.0
+                for k in range(K):
+                    s += arow[k] * tmp[k]
+                beta[j] = s
+        t -= 1
+    return 0
+
+
+def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = missing
+                    const int64_t[::1] offsets,       # IN  (S + 1,) sequence boundaries
+                    const double[::1] startprob,      # IN  (K,)
+                    const double[:, ::1] transmat,    # IN  (K, K)
+                    const double[:, ::1] emitT,       # IN  (sum M, K) stacked transposed tables
+                    const int64_t[::1] choff,         # IN  (C,) first row of each channel in emitT
+                    double[::1] loglik,               # OUT (S,) log p(x_s)
+                    int32_t[::1] status,              # OUT (S,) 0 ok, 1 zero normaliser
+                    int64_t[::1] bad_t,               # OUT (S,) failing time step (status 1)
+                    double[:, ::1] alpha_scratch,     # SCRATCH (n_threads, max_len * K)
+                    double[:, ::1] scale_scratch,     # SCRATCH (n_threads, max_len)
+                    double[:, ::1] work,              # SCRATCH (n_threads, 3 K)
+                    double[:, ::1] cstart,            # INOUT (n_threads, K), zeroed by caller
+                    double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed
+                    double[:, ::1] cemit,             # INOUT (n_threads, sum M * K), zeroed
+                    double[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
+                    bint want_counts,
+                    int n_threads):
+    """Fused scaled forward-backward E-step of a categorical HMM, one pass per sequence.
+
+    Fills ``loglik`` and ``status`` per sequence; when ``want_counts`` adds the
+    expected start / transition / emission counts to the slab of the thread
+    that handled the sequence (sum the slabs over axis 0 afterwards); when
+    ``gamma`` has N rows writes the state posteriors. Sequences run in
+    parallel (``prange``, dynamic schedule) over ``n_threads`` threads.
+    """
+    cdef Py_ssize_t S = offsets.shape[0] - 1
+    cdef Py_ssize_t K = startprob.shape[0]
+    cdef Py_ssize_t C = X.shape[1]
+    cdef Py_ssize_t s, st, T
+    cdef int tid
+    cdef bint do_gamma = gamma.shape[0] > 0
+    for s in prange(S, nogil=True, schedule="dynamic", num_threads=n_threads):
+        tid = threadid()
+        st = offsets[s]
+        T = offsets[s + 1] - st
+        status[s] = _hmm_fb_seq[double](
+            T, K, &startprob[0], &transmat[0, 0], <const double*>NULL,
+            &X[st, 0], C, &choff[0], &emitT[0, 0],
+            &alpha_scratch[tid, 0], &scale_scratch[tid, 0], &work[tid, 0],
+            &loglik[s], &bad_t[s],
+            &gamma[st, 0] if do_gamma else <double*>NULL,
+            &cstart[tid, 0] if want_counts else <double*>NULL,
+            &ctrans[tid, 0] if want_counts else <double*>NULL,
+            &cemit[tid, 0] if want_counts else <double*>NULL)
+
+
+def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission likelihoods >= 0
+                  const int64_t[::1] offsets,         # IN  (S + 1,)
+                  const double[::1] startprob,        # IN  (K,)
+                  const double[:, ::1] transmat,      # IN  (K, K)
+                  double[::1] loglik,                 # OUT (S,)
+                  int32_t[::1] status,                # OUT (S,)
+                  int64_t[::1] bad_t,                 # OUT (S,)
+                  double[:, ::1] alpha_scratch,       # SCRATCH (n_threads, max_len * K)
+                  double[:, ::1] scale_scratch,       # SCRATCH (n_threads, max_len)
+                  double[:, ::1] work,                # SCRATCH (n_threads, 3 K)
+                  double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed
+                  floating[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
+                  bint want_trans,
+                  int n_threads):
+    """Scaled forward-backward over caller-supplied emission likelihoods.
+
+    Same algorithm as :func:`hmm_estep_codes` with ``b_t = frame[t]``; the
+    posteriors have the dtype of ``frame``, all sums are in float64.
+    """
+    cdef Py_ssize_t S = offsets.shape[0] - 1
+    cdef Py_ssize_t K = startprob.shape[0]
+    cdef Py_ssize_t s, st, T
+    cdef int tid
+    cdef bint do_gamma = gamma.shape[0] > 0
+    cdef int32_t dummy_x = 0
+    cdef int64_t dummy_off = 0
+    cdef double dummy_emit = 1.0
+    for s in prange(S, nogil=True, schedule="dynamic", num_threads=n_threads):
+        tid = threadid()
+        st = offsets[s]
+        T = offsets[s + 1] - st
+        status[s] = _hmm_fb_seq(
+            T, K, &startprob[0], &transmat[0, 0], &frame[st, 0],
+            &dummy_x, 0, &dummy_off, &dummy_emit,
+            &alpha_scratch[tid, 0], &scale_scratch[tid, 0], &work[tid, 0],
+            &loglik[s], &bad_t[s],
+            &gamma[st, 0] if do_gamma else <floating*>NULL,
+            <double*>NULL,
+            &ctrans[tid, 0] if want_trans else <double*>NULL,
+            <double*>NULL)
+
+
+cdef int _hmm_viterbi_seq(Py_ssize_t T, Py_ssize_t K,
+                          const double* logpi,         # IN  (K,)
+                          const double* logAT,         # IN  (K, K) transposed: logAT[k, j] = log A[j, k]
+                          const floating* frame,       # IN  (T, K) log emission likelihoods, or NULL
+                          const int32_t* x, Py_ssize_t C,
+                          const int64_t* choff,        # IN  (C,)
+                          const double* logemitT,      # IN  (sum M, K)
+                          double* work,                # SCRATCH (3 K,)
+                          int32_t* bp,                 # SCRATCH (T, K) back pointers
+                          int32_t* path,               # OUT (T,)
+                          double* logp_out,            # OUT scalar: log p(x, best path)
+                          int64_t* bad_t) noexcept nogil:
+    cdef double* b = work
+    cdef double* prev = work + K
+    cdef double* cur = work + 2 * K
+    cdef double* sw
+    cdef double best, v
+    cdef Py_ssize_t t, j, k
+    cdef int32_t arg
+    cdef const double* lrow
+    for t in range(T):
+        if frame != NULL:
+            for k in range(K):
+                b[k] = <double>frame[t * K + k]
+        else:
+            _hmm_log_emit_vec(x + t * C, C, choff, logemitT, K, b)
+        if t == 0:
+            for k in range(K):
+                cur[k] = logpi[k] + b[k]
+        else:
+            for k in range(K):
+                lrow = logAT + k * K
+                best = prev[0] + lrow[0]
+                arg = 0
+                for j in range(1, K):
+                    v = prev[j] + lrow[j]
+                    if v > best:
+                        best = v
+                        arg = <int32_t>j
+                bp[t * K + k] = arg
+                cur[k] = best + b[k]
+        best = cur[0]
+        for k in range(1, K):
+            if cur[k] > best:
+                best = cur[k]
+        if not (best > -INFINITY):
+            bad_t[0] = t
+            return 1
+        sw = prev
+        prev = cur
+        cur = sw
+    best = prev[0]
+    arg = 0
+    for k in range(1, K):
+        if prev[k] > best:
+            best = prev[k]
+            arg = <int32_t>k
+    logp_out[0] = best
+    path[T - 1] = arg
+    t = T - 1
+    while t > 0:
+        arg = bp[t * K + arg]
+        path[t - 1] = arg
+        t -= 1
+    return 0
+
+
+def hmm_viterbi(const int32_t[:, ::1] X,            # IN  (N, C) codes (used when frame has 0 rows)
+                const floating[:, ::1] frame,       # IN  (N, K) log emission likelihoods, or (0, K)
+                const int64_t[::1] offsets,         # IN  (S + 1,)
+                const double[::1] logstart,         # IN  (K,)
+                const double[:, ::1] logtransT,     # IN  (K, K) transposed log transition matrix
+                const double[:, ::1] logemitT,      # IN  (sum M, K) stacked transposed log tables
+                const int64_t[::1] choff,           # IN  (C,)
+                int32_t[::1] path,                  # OUT (N,) most likely states
+                double[::1] logprob,                # OUT (S,) log p(x_s, best path)
+                int32_t[::1] status,                # OUT (S,) 0 ok, 1 every path has probability 0
+                int64_t[::1] bad_t,                 # OUT (S,)
+                int32_t[:, ::1] backptr,            # SCRATCH (N, K)
+                double[:, ::1] work,                # SCRATCH (n_threads, 3 K)
+                int n_threads):
+    """Log-space Viterbi per sequence, emissions from codes or from log frames.
+
+    Ties are broken towards the lowest state index (as ``numpy.argmax``).
+    """
+    cdef Py_ssize_t S = offsets.shape[0] - 1
+    cdef Py_ssize_t K = logstart.shape[0]
+    cdef Py_ssize_t C = X.shape[1]
+    cdef Py_ssize_t s, st, T
+    cdef int tid
+    cdef bint use_frame = frame.shape[0] > 0
+    for s in prange(S, nogil=True, schedule="dynamic", num_threads=n_threads):
+        tid = threadid()
+        st = offsets[s]
+        T = offsets[s + 1] - st
+        status[s] = _hmm_viterbi_seq(
+            T, K, &logstart[0], &logtransT[0, 0],
+            &frame[st, 0] if use_frame else <const floating*>NULL,
+            &X[st, 0] if not use_frame else <const int32_t*>NULL, C, &choff[0],
+            &logemitT[0, 0], &work[tid, 0], &backptr[st, 0], &path[st],
+            &logprob[s], &bad_t[s])
