@@ -4,9 +4,12 @@ from .data import MISSING, Schema, encode, compress_rows
 from .em import normalize, run_em, EMResult, ConvergenceMonitor
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
 from ._config import show_config
+from .mixture import LatentClassModel
+from .impute import EMImputer, pool
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
     "normalize", "run_em", "EMResult", "ConvergenceMonitor",
     "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
+    "LatentClassModel", "EMImputer", "pool",
 ]
