@@ -8,64 +8,85 @@
 
 from libc.math cimport exp, log, INFINITY
 
+DEF _LCA_KBUF = 16
 
-cdef inline void _lca_row(const int32_t[:, ::1] X, Py_ssize_t i, double wi,
-                          const double[::1] log_w, const double[:, ::1] log_items,
-                          const int64_t[::1] offsets, double[:, ::1] post,
-                          double[::1] loglik, int32_t[::1] status,
-                          double[:, ::1] wcounts, double[:, :, ::1] icounts,
-                          Py_ssize_t tid, bint accumulate) noexcept nogil:
-    cdef Py_ssize_t J = X.shape[1], K = log_w.shape[0]
-    cdef Py_ssize_t j, k, s, n_obs = 0
+
+cdef inline void _lca_row(const int32_t* x_row, Py_ssize_t J, Py_ssize_t K, double wi,
+                          const double* log_w, const double* log_items,
+                          const int64_t* offsets, double* post, double* loglik,
+                          int32_t* status, double* wc, double* ic,
+                          bint accumulate) noexcept nogil:
+    # Raw pointers, not memoryviews: passing memoryview slices to a helper per row
+    # costs a struct copy and an atomic reference count each, which dominates here.
+    cdef Py_ssize_t j, k, n_obs = 0
+    cdef const double* lrow
+    cdef double* crow
     cdef int32_t x
     cdef double m, tot, p
+    cdef double q[_LCA_KBUF]
     for k in range(K):
-        post[i, k] = log_w[k]
+        post[k] = log_w[k]
     for j in range(J):
-        x = X[i, j]
+        x = x_row[j]
         if x < 0:
             continue
         n_obs += 1
-        s = offsets[j] + x
+        lrow = log_items + (offsets[j] + x) * K
         for k in range(K):
-            post[i, k] += log_items[s, k]
+            post[k] += lrow[k]
     if n_obs == 0:
         # nothing observed: the posterior is the prior and the row adds nothing
         for k in range(K):
-            post[i, k] = exp(log_w[k])
-        loglik[i] = 0.0
-        status[i] = 0
+            post[k] = exp(log_w[k])
+        loglik[0] = 0.0
+        status[0] = 0
         return
     m = -INFINITY
     for k in range(K):
-        if post[i, k] > m:
-            m = post[i, k]
+        if post[k] > m:
+            m = post[k]
     if not (m > -INFINITY):
         # probability zero under every class (or NaN): report, add nothing
         for k in range(K):
-            post[i, k] = 0.0
-        loglik[i] = -INFINITY
-        status[i] = 1
+            post[k] = 0.0
+        loglik[0] = -INFINITY
+        status[0] = 1
         return
     tot = 0.0
     for k in range(K):
-        p = exp(post[i, k] - m)
-        post[i, k] = p
+        p = exp(post[k] - m)
+        post[k] = p
         tot += p
+    p = 1.0 / tot
     for k in range(K):
-        post[i, k] /= tot
-    loglik[i] = m + log(tot)
-    status[i] = 0
-    if accumulate:
+        post[k] *= p
+    loglik[0] = m + log(tot)
+    status[0] = 0
+    if not accumulate:
+        return
+    if K <= _LCA_KBUF:
+        # weighted posterior in a local array: the compiler keeps it in registers
+        # (through post it would reload it after every store, as post may alias ic)
         for k in range(K):
-            wcounts[tid, k] += wi * post[i, k]
+            q[k] = wi * post[k]
+            wc[k] += q[k]
         for j in range(J):
-            x = X[i, j]
+            x = x_row[j]
             if x < 0:
                 continue
-            s = offsets[j] + x
+            crow = ic + (offsets[j] + x) * K
             for k in range(K):
-                icounts[tid, s, k] += wi * post[i, k]
+                crow[k] += q[k]
+    else:
+        for k in range(K):
+            wc[k] += wi * post[k]
+        for j in range(J):
+            x = x_row[j]
+            if x < 0:
+                continue
+            crow = ic + (offsets[j] + x) * K
+            for k in range(K):
+                crow[k] += wi * post[k]
 
 
 def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = missing, validated
@@ -91,10 +112,47 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
     probability zero under every class gets ``status 1``, ``loglik -inf``,
     a zero posterior and adds nothing. Rows run in parallel (``prange``).
     """
-    cdef Py_ssize_t i, n = X.shape[0]
+    cdef Py_ssize_t i, n = X.shape[0], J = X.shape[1], K = log_w.shape[0]
+    cdef Py_ssize_t S = log_items.shape[0]
     cdef bint acc = accumulate
+    cdef int tid
+    cdef Py_ssize_t j
     if n_threads < 1:
         n_threads = 1
+    # shape checks (cheap; the loop below uses raw pointers, so they are not optional)
+    if (row_weights.shape[0] != n or post.shape[0] != n or post.shape[1] != K
+            or loglik.shape[0] != n or status.shape[0] != n or log_items.shape[1] != K
+            or offsets.shape[0] != J or wcounts.shape[1] != K or icounts.shape[2] != K
+            or wcounts.shape[0] < 1 or icounts.shape[0] < 1 or icounts.shape[1] < 1):
+        raise ValueError("lca_estep: inconsistent array shapes.")
+    if accumulate and (wcounts.shape[0] < n_threads or icounts.shape[0] < n_threads
+                       or icounts.shape[1] != S):
+        raise ValueError("lca_estep: the count slabs need shape (n_threads, K) and "
+                         "(n_threads, S, K).")
+    if n == 0 or J == 0 or K == 0:
+        return
+    for j in range(J):
+        if offsets[j] < 0 or offsets[j] >= S:
+            raise ValueError(f"lca_estep: offsets[{j}] = {offsets[j]} is outside 0..{S - 1}.")
+    if EMFAST_DEBUG_BUILD:
+        # debug builds also check every code against its item's table (O(n J))
+        for i in range(n):
+            for j in range(J):
+                if X[i, j] < -1 or offsets[j] + X[i, j] >= S:
+                    raise IndexError(f"lca_estep: code {X[i, j]} at row {i}, item {j} "
+                                     "is outside the item table.")
+    cdef const int32_t* xp = &X[0, 0]
+    cdef const double* lw = &log_w[0]
+    cdef const double* li = &log_items[0, 0]
+    cdef const int64_t* off = &offsets[0]
+    cdef double* pp = &post[0, 0]
+    cdef double* llp = &loglik[0]
+    cdef int32_t* stp = &status[0]
+    cdef double* wcp = &wcounts[0, 0]
+    cdef double* icp = &icounts[0, 0, 0]
+    cdef Py_ssize_t wstride = wcounts.shape[1]
+    cdef Py_ssize_t istride = icounts.shape[1] * icounts.shape[2]
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
-        _lca_row(X, i, row_weights[i], log_w, log_items, offsets, post, loglik, status,
-                 wcounts, icounts, threadid(), acc)
+        tid = threadid()
+        _lca_row(xp + i * J, J, K, row_weights[i], lw, li, off, pp + i * K, llp + i,
+                 stp + i, wcp + tid * wstride, icp + tid * istride, acc)
