@@ -54,7 +54,10 @@ cdef inline void _lca_row(const int32_t* x_row, Py_ssize_t J, Py_ssize_t K, doub
         return
     tot = 0.0
     for k in range(K):
-        p = exp(post[k] - m)
+        p = post[k] - m
+        # exp of anything below -700 is < 1e-304 next to a largest term of 1: flush it
+        # to 0 rather than produce subnormal numbers, which are very slow to compute with
+        p = exp(p) if p > -700.0 else 0.0
         post[k] = p
         tot += p
     p = 1.0 / tot
