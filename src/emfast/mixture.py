@@ -39,7 +39,8 @@ class LatentClassModel(BaseEstimator):
         Maximum number of EM iterations (M-steps) per initialisation.
     tol : float, default=1e-6
         Stop when the mean per-row log-likelihood (objective divided by the
-        number of rows) improves by less than ``tol``.
+        number of rows with at least one observed item) improves by less than
+        ``tol``.
     n_init : int, default=1
         Number of seeded random initialisations; the best final objective is
         kept. ``n_best_`` says how many of them reached it.
