@@ -445,3 +445,34 @@ def test_house_votes_two_classes_match_party():
     assert ari > 0.5, ari
     acc = max(np.mean(a.predict(X) == party), np.mean(a.predict(X) != party))
     assert acc > 0.85, acc
+
+
+def test_kernel_rejects_inconsistent_shapes():
+    X = np.zeros((3, 2), dtype=np.int32)
+    args = dict(row_weights=np.ones(3), log_w=np.log([0.5, 0.5]),
+                log_items=np.zeros((4, 2)), offsets=np.array([0, 2], dtype=np.int64),
+                post=np.empty((3, 2)), loglik=np.empty(3), status=np.zeros(3, np.int32),
+                wcounts=np.zeros((1, 2)), icounts=np.zeros((1, 4, 2)))
+    _kernels.lca_estep(X, *args.values(), True, 1)
+    bad = dict(args, post=np.empty((2, 2)))
+    with pytest.raises(ValueError, match="lca_estep: inconsistent array shapes"):
+        _kernels.lca_estep(X, *bad.values(), True, 1)
+    with pytest.raises(ValueError, match=r"count slabs need shape \(n_threads, K\)"):
+        _kernels.lca_estep(X, *args.values(), True, 2)
+    bad = dict(args, offsets=np.array([0, 4], dtype=np.int64))
+    with pytest.raises(ValueError, match=r"offsets\[1\] = 4 is outside 0..3"):
+        _kernels.lca_estep(X, *bad.values(), True, 1)
+
+
+def test_misc_argument_errors(rng):
+    X = np.array([[0, 1], [1, 0], [1, 1]])
+    m = LatentClassModel(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="n_samples must be an int >= 1; got 0"):
+        m.sample(0)
+    with pytest.raises(ValueError, match="n_jobs must be a positive int, -1 or None; got 0"):
+        LatentClassModel(2, n_jobs=0).fit(X)
+    with pytest.raises(ValueError, match=r"X must be 2-dimensional \(n_rows, n_items\)"):
+        LatentClassModel(2).fit(np.zeros((2, 2, 2), dtype=int))
+    with pytest.raises(ValueError, match="warm_start: the fitted model has 2 classes but "
+                                         "n_classes=3"):
+        m.set_params(warm_start=True, n_classes=3).fit(X)
