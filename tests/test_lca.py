@@ -1,6 +1,5 @@
 """Tests of the latent class model (emfast.LatentClassModel) and its kernel."""
 import copy
-import itertools
 import pickle
 
 import numpy as np

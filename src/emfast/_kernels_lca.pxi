@@ -23,7 +23,6 @@ cdef inline void _lca_row(const int32_t* x_row, Py_ssize_t J, Py_ssize_t K, doub
     cdef double* crow
     cdef int32_t x
     cdef double m, tot, p
-    cdef double q[_LCA_KBUF]
     for k in range(K):
         post[k] = log_w[k]
     for j in range(J):
@@ -67,29 +66,82 @@ cdef inline void _lca_row(const int32_t* x_row, Py_ssize_t J, Py_ssize_t K, doub
     status[0] = 0
     if not accumulate:
         return
-    if K <= _LCA_KBUF:
-        # weighted posterior in a local array: the compiler keeps it in registers
-        # (through post it would reload it after every store, as post may alias ic)
+    for k in range(K):
+        wc[k] += wi * post[k]
+    for j in range(J):
+        x = x_row[j]
+        if x < 0:
+            continue
+        crow = ic + (offsets[j] + x) * K
         for k in range(K):
-            q[k] = wi * post[k]
-            wc[k] += q[k]
-        for j in range(J):
-            x = x_row[j]
-            if x < 0:
-                continue
-            crow = ic + (offsets[j] + x) * K
-            for k in range(K):
-                crow[k] += q[k]
-    else:
+            crow[k] += wi * post[k]
+
+
+cdef inline void _lca_row_small(const int32_t* x_row, Py_ssize_t J, Py_ssize_t K, double wi,
+                                const double* log_w, const double* log_items,
+                                const int64_t* offsets, double* post, double* loglik,
+                                int32_t* status, double* wc, double* ic,
+                                bint accumulate) noexcept nogil:
+    # Same as _lca_row for K <= _LCA_KBUF, with the per-class sums in local arrays:
+    # through ``post`` the compiler must store and reload them after every item
+    # (``post`` may alias the tables), a load-add-store chain per item and class.
+    cdef double a[_LCA_KBUF]
+    cdef double q[_LCA_KBUF]
+    cdef Py_ssize_t j, k, n_obs = 0
+    cdef const double* lrow
+    cdef double* crow
+    cdef int32_t x
+    cdef double m, tot, p
+    for k in range(K):
+        a[k] = log_w[k]
+    for j in range(J):
+        x = x_row[j]
+        if x < 0:
+            continue
+        n_obs += 1
+        lrow = log_items + (offsets[j] + x) * K
         for k in range(K):
-            wc[k] += wi * post[k]
-        for j in range(J):
-            x = x_row[j]
-            if x < 0:
-                continue
-            crow = ic + (offsets[j] + x) * K
-            for k in range(K):
-                crow[k] += wi * post[k]
+            a[k] += lrow[k]
+    if n_obs == 0:
+        for k in range(K):
+            post[k] = exp(log_w[k])
+        loglik[0] = 0.0
+        status[0] = 0
+        return
+    m = -INFINITY
+    for k in range(K):
+        if a[k] > m:
+            m = a[k]
+    if not (m > -INFINITY):
+        for k in range(K):
+            post[k] = 0.0
+        loglik[0] = -INFINITY
+        status[0] = 1
+        return
+    tot = 0.0
+    for k in range(K):
+        p = a[k] - m
+        p = exp(p) if p > -700.0 else 0.0
+        a[k] = p
+        tot += p
+    p = 1.0 / tot
+    for k in range(K):
+        a[k] *= p
+        post[k] = a[k]
+    loglik[0] = m + log(tot)
+    status[0] = 0
+    if not accumulate:
+        return
+    for k in range(K):
+        q[k] = wi * a[k]
+        wc[k] += q[k]
+    for j in range(J):
+        x = x_row[j]
+        if x < 0:
+            continue
+        crow = ic + (offsets[j] + x) * K
+        for k in range(K):
+            crow[k] += q[k]
 
 
 def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = missing, validated
@@ -157,5 +209,9 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
     cdef Py_ssize_t istride = icounts.shape[1] * icounts.shape[2]
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
         tid = threadid()
-        _lca_row(xp + i * J, J, K, row_weights[i], lw, li, off, pp + i * K, llp + i,
-                 stp + i, wcp + tid * wstride, icp + tid * istride, acc)
+        if K <= _LCA_KBUF:
+            _lca_row_small(xp + i * J, J, K, row_weights[i], lw, li, off, pp + i * K, llp + i,
+                           stp + i, wcp + tid * wstride, icp + tid * istride, acc)
+        else:
+            _lca_row(xp + i * J, J, K, row_weights[i], lw, li, off, pp + i * K, llp + i,
+                     stp + i, wcp + tid * wstride, icp + tid * istride, acc)
