@@ -475,3 +475,20 @@ def test_misc_argument_errors(rng):
     with pytest.raises(ValueError, match="warm_start: the fitted model has 2 classes but "
                                          "n_classes=3"):
         m.set_params(warm_start=True, n_classes=3).fit(X)
+
+
+def test_many_classes_generic_kernel_path(rng):
+    """K > 16 takes the kernel's generic path (no local arrays); same answers."""
+    K, cards = 18, [2, 3, 2]
+    w, items = random_params(rng, K, cards)
+    X, _ = simulate(rng, w, items, 30, p_missing=0.2)
+    m = fitted_at(w, items, X)
+    ll, post, wc, ic = data_by_enumeration(w, items, X)
+    np.testing.assert_allclose(m.score_samples(X).sum(), ll, rtol=1e-10)
+    np.testing.assert_allclose(m.predict_proba(X), post, rtol=1e-10, atol=1e-14)
+    fit = LatentClassModel(K, init={"weights": w, "item_probs": items}, max_iter=3, tol=0.0,
+                           n_categories=cards)
+    with pytest.warns(emfast.ConvergenceWarning):
+        fit.fit(X)
+    assert_monotone(fit.history_)
+    np.testing.assert_allclose(fit.history_[0], ll, rtol=1e-10)
