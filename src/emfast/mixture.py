@@ -200,13 +200,16 @@ class LatentClassModel(BaseEstimator):
                 np.log(np.concatenate(theta[1:], axis=1)).T, dtype=np.float64)
         return log_w, log_items
 
-    def _run_kernel(self, rows, row_w, theta, offsets, S, accumulate, n_threads):
+    def _run_kernel(self, rows, row_w, theta, offsets, S, accumulate, n_threads, out=None):
         K = theta[0].shape[0]
         n = rows.shape[0]
         log_w, log_items = self._log_tables(theta)
-        post = np.empty((n, K), dtype=np.float64)
-        loglik = np.empty(n, dtype=np.float64)
-        status = np.zeros(n, dtype=np.int32)
+        if out is None:
+            post = np.empty((n, K), dtype=np.float64)
+            loglik = np.empty(n, dtype=np.float64)
+            status = np.zeros(n, dtype=np.int32)
+        else:                       # buffers reused across EM iterations
+            post, loglik, status = out
         # small inputs: one thread (an OpenMP team costs more than it saves)
         n_threads = int(max(1, min(n_threads, (n * rows.shape[1] * K) // 100_000)))
         slabs = n_threads if accumulate else 1
@@ -303,9 +306,12 @@ class LatentClassModel(BaseEstimator):
         offsets, S = self._layout(cards)
         pc = float(self.pseudocount)
 
+        buffers = (np.empty((rows.shape[0], K)), np.empty(rows.shape[0]),
+                   np.empty(rows.shape[0], dtype=np.int32))
+
         def estep(theta):
             post, ll, status, wc, ic = self._run_kernel(rows, row_w, theta, offsets, S, True,
-                                                        n_threads)
+                                                        n_threads, out=buffers)
             if status.any():
                 self._raise_zero(status, comp, None)
             wcnt = wc.sum(axis=0)
