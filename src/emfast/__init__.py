@@ -6,10 +6,13 @@ from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
 from ._config import show_config
 from .hmm import CategoricalHMM
 from . import kernels
+from .mixture import LatentClassModel
+from .impute import EMImputer, pool
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
     "normalize", "run_em", "EMResult", "ConvergenceMonitor",
     "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
     "CategoricalHMM", "kernels",
+    "LatentClassModel", "EMImputer", "pool",
 ]
