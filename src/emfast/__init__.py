@@ -4,9 +4,11 @@ from .data import MISSING, Schema, encode, compress_rows
 from .em import normalize, run_em, EMResult, ConvergenceMonitor
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
 from ._config import show_config
+from .bayesnet import BayesianNetwork
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
     "normalize", "run_em", "EMResult", "ConvergenceMonitor",
     "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
+    "BayesianNetwork",
 ]
