@@ -5,10 +5,12 @@ from .em import normalize, run_em, EMResult, ConvergenceMonitor
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
 from ._config import show_config
 from .bayesnet import BayesianNetwork
+from .io import read_bif, write_bif, save, load
+from . import datasets
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
     "normalize", "run_em", "EMResult", "ConvergenceMonitor",
     "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
-    "BayesianNetwork",
+    "BayesianNetwork", "read_bif", "write_bif", "save", "load", "datasets",
 ]
