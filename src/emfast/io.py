@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["BifNetwork", "parse_bif", "read_bif", "write_bif", "format_bif", "save", "load",
+           "read_csv_states", "write_csv_states",
            "network_to_dict", "network_from_dict"]
 
 #: A row whose sum differs from 1 by more than this is an error in read_bif.
@@ -732,3 +733,100 @@ def load(path):
         raise ValueError(f"{os.fspath(path) if not hasattr(path, 'read') else 'The file'} is not "
                          f"valid JSON: {exc}.") from None
     return network_from_dict(d)
+
+
+# ---------------------------------------------------------------------------
+# CSV of state labels (the `emfast fit` / `emfast impute` data format)
+# ---------------------------------------------------------------------------
+
+def read_csv_states(path, bn, *, missing=("",)):
+    """Read a CSV of state labels into int32 codes for the network ``bn``.
+
+    The header names the columns; every column must be a variable of ``bn``
+    (variables without a column are hidden). Cells hold state labels as in
+    ``bn.states``; an empty cell (after stripping spaces) is missing. Uses
+    the ``csv`` module only (no pandas needed).
+
+    Parameters
+    ----------
+    path : str or path-like
+    bn : BayesianNetwork
+    missing : tuple of str, default=("",)
+        Cell values that mean "missing".
+
+    Returns
+    -------
+    codes : ndarray of shape (n_rows, n_columns), int32
+        ``-1`` where a cell is missing.
+    columns : list of str
+        The header, in file order.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the line and the column for an unknown column, a
+        repeated column, a row of the wrong length or an unknown label.
+    """
+    import csv
+
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    states = bn.states
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise ValueError(f"{path} is empty: a CSV with a header line naming the "
+                             "variables is expected.") from None
+        unknown = [h for h in header if h not in states]
+        if unknown:
+            raise ValueError(f"{path}: column(s) {unknown!r} are not variables of the network; "
+                             f"its variables are {list(states)!r}.")
+        dup = sorted({h for h in header if header.count(h) > 1})
+        if dup:
+            raise ValueError(f"{path}: column(s) {dup!r} appear more than once in the header.")
+        maps = [{s: i for i, s in enumerate(states[h])} for h in header]
+        for m in maps:
+            for s in missing:
+                m[s] = -1
+        ncol = len(header)
+        rows = []
+        for r in reader:
+            if not r or (len(r) == 1 and not r[0].strip() and ncol != 1):
+                continue  # blank line
+            line = reader.line_num
+            if len(r) != ncol:
+                raise ValueError(f"{path}, line {line}: {len(r)} cells, but the header has "
+                                 f"{ncol} columns.")
+            out = []
+            for j, cell in enumerate(r):
+                code = maps[j].get(cell)
+                if code is None:
+                    code = maps[j].get(cell.strip())
+                    if code is None:
+                        raise ValueError(
+                            f"{path}, line {line}, column {header[j]!r}: {cell!r} is not a state "
+                            f"of {header[j]!r}; its states are {states[header[j]]!r} (leave the "
+                            "cell empty for a missing value).")
+                out.append(code)
+            rows.append(out)
+    codes = np.array(rows, dtype=np.int32).reshape(len(rows), ncol)
+    return codes, header
+
+
+def write_csv_states(path, codes, columns, bn) -> None:
+    """Write int codes as a CSV of state labels (``-1`` becomes an empty cell)."""
+    import csv
+
+    codes = np.asarray(codes)
+    states = bn.states
+    labels = [np.asarray(list(states[c]) + [""], dtype=object) for c in columns]
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wt", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(columns)
+        cols = [lab[np.where(codes[:, j] < 0, len(lab) - 1, codes[:, j])]
+                for j, lab in enumerate(labels)]
+        w.writerows(zip(*cols) if cols else [])
