@@ -74,6 +74,13 @@ class Targets:
     map_off: np.ndarray    # (n_t + 1,) int64 offsets into the per-thread map buffer
     up_tgt: np.ndarray     # (n_cl,) int32 target id of the up separator of c (-1 root)
     down_tgt: np.ndarray   # (n_cl,) int32 target id of c's separator in its parent (-1 root)
+    # sparse forms of t_stride used by the kernels:
+    nz_ptr: np.ndarray     # (n_t + 1,) int64: target t's non-zero strides
+    nz_pos: np.ndarray     # int32 position of the variable in the owner clique
+    nz_stride: np.ndarray  # int64
+    vt_ptr: np.ndarray     # (len(clq_vars) + 1,) int64: targets that clique variable g indexes
+    vt_t: np.ndarray       # int32 target index relative to the clique's first target
+    vt_stride: np.ndarray  # int64
 
 
 def _triangulate(n, adj, card):
@@ -270,6 +277,26 @@ def build_targets(tree: JunctionTree, fams, query=()) -> Targets:
                 down_tgt[ref] = t
             t += 1
         t_ptr[c + 1] = t
+    strides_a = np.array(strides, np.int64)
+    sptr_a = np.array(sptr, np.int64)
+    nz_ptr, nz_pos, nz_stride = [0], [], []
+    vt = [[] for _ in range(len(tree.clq_vars))]
+    for c in range(n_cl):
+        a = int(tree.clq_ptr[c])
+        L = len(tree.cliques[c])
+        for t in range(int(t_ptr[c]), int(t_ptr[c + 1])):
+            for j in range(L):
+                st = int(strides_a[sptr_a[t] + j])
+                if st:
+                    nz_pos.append(j)
+                    nz_stride.append(st)
+                    vt[a + j].append((t - int(t_ptr[c]), st))
+            nz_ptr.append(len(nz_pos))
+    vt_ptr = np.zeros(len(vt) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in vt], out=vt_ptr[1:])
+    vt_t = np.array([t for e in vt for t, _ in e] or [0], np.int32)
+    vt_stride = np.array([st for e in vt for _, st in e] or [0], np.int64)
     return Targets(t_ptr, np.array(kinds, np.int32), np.array(refs, np.int64),
-                   np.array(strides, np.int64), np.array(sptr, np.int64),
-                   np.array(moff, np.int64), up_tgt, down_tgt)
+                   strides_a, sptr_a, np.array(moff, np.int64), up_tgt, down_tgt,
+                   np.array(nz_ptr, np.int64), np.array(nz_pos or [0], np.int32),
+                   np.array(nz_stride or [0], np.int64), vt_ptr, vt_t, vt_stride)

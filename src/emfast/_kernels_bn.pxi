@@ -41,8 +41,12 @@ cdef struct BNTree:
     const int32_t* t_ptr       # (n_cl + 1,) targets owned by clique c
     const int32_t* t_kind
     const int64_t* t_ref
-    const int64_t* t_stride
-    const int64_t* t_sptr
+    const int64_t* nz_ptr      # (n_t + 1,) non-zero strides of target t ...
+    const int32_t* nz_pos      # ... at these positions of the owner clique
+    const int64_t* nz_stride
+    const int64_t* vt_ptr      # (len clq_vars + 1,) targets indexed by clique variable g ...
+    const int32_t* vt_t        # ... (relative target number within the clique)
+    const int64_t* vt_stride
     const int64_t* map_off
     const int32_t* up_tgt
     const int32_t* down_tgt
@@ -63,9 +67,10 @@ cdef struct BNWork:
 
 cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
     """Step 1: reduced sizes and target maps of every clique for row x."""
-    cdef Py_ssize_t c, j, i, a, b, k, t, t0, t1, jj
-    cdef int64_t m, r, base, st
-    cdef int32_t v, cv
+    cdef Py_ssize_t c, j, i, a, b, k, t, t0, t1, g, e, nt
+    cdef int64_t m, r, base
+    cdef int32_t v, cv, xv
+    cdef int32_t* mp
     for c in range(T.n_cl):
         a = T.clq_ptr[c]
         b = T.clq_ptr[c + 1]
@@ -81,30 +86,36 @@ cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
         W.msize[c] = m
         t0 = T.t_ptr[c]
         t1 = T.t_ptr[c + 1]
+        nt = t1 - t0
         for t in range(t0, t1):
             base = 0
-            for j in range(a, b):
-                v = T.clq_vars[j]
-                if x[v] >= 0:
-                    base = base + T.t_stride[T.t_sptr[t] + j - a] * x[v]
-            W.cur[t - t0] = base
+            for e in range(T.nz_ptr[t], T.nz_ptr[t + 1]):
+                xv = x[T.clq_vars[a + T.nz_pos[e]]]
+                if xv >= 0:
+                    base = base + T.nz_stride[e] * xv
+            if m == 1:
+                W.maps[T.map_off[t]] = <int32_t>base
+            else:
+                W.cur[t - t0] = base
+        if m == 1:
+            continue
         for i in range(k):
             W.digit[i] = 0
         for r in range(m):
-            for t in range(t0, t1):
-                W.maps[T.map_off[t] + r] = <int32_t>W.cur[t - t0]
+            for t in range(nt):
+                W.maps[T.map_off[t0 + t] + r] = <int32_t>W.cur[t]
             i = k - 1
             while i >= 0:
-                jj = W.mpos[a + i]
-                cv = T.card[T.clq_vars[a + jj]]
+                g = a + W.mpos[a + i]
+                cv = T.card[T.clq_vars[g]]
                 W.digit[i] += 1
                 if W.digit[i] < cv:
-                    for t in range(t0, t1):
-                        W.cur[t - t0] += T.t_stride[T.t_sptr[t] + jj]
+                    for e in range(T.vt_ptr[g], T.vt_ptr[g + 1]):
+                        W.cur[T.vt_t[e]] += T.vt_stride[e]
                     break
                 W.digit[i] = 0
-                for t in range(t0, t1):
-                    W.cur[t - t0] -= (cv - 1) * T.t_stride[T.t_sptr[t] + jj]
+                for e in range(T.vt_ptr[g], T.vt_ptr[g + 1]):
+                    W.cur[T.vt_t[e]] -= (cv - 1) * T.vt_stride[e]
                 i -= 1
 
 
@@ -116,7 +127,7 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
     cdef double* ms
     cdef const double* th
     cdef const int32_t* mp
-    cdef double z, inv
+    cdef double z, inv, zprod = 1.0
     cdef int kind
     ll[0] = 0.0
     for oi in range(T.n_cl - 1, -1, -1):
@@ -141,7 +152,10 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
             z += p[r]
         if not (z > 0.0) or z == INFINITY:
             return 1
-        ll[0] += log(z)
+        zprod *= z
+        if zprod < 1e-280 or zprod > 1e280:
+            ll[0] += log(zprod)
+            zprod = 1.0
         inv = 1.0 / z
         for r in range(m):
             p[r] *= inv
@@ -157,6 +171,7 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
             else:
                 for r in range(m):
                     ms[mp[r]] += p[r]
+    ll[0] += log(zprod)
     return 0
 
 
@@ -252,7 +267,9 @@ cdef void _bn_setup(BNTree* T, const int32_t[::1] clq_ptr, const int32_t[::1] cl
                     const int32_t[::1] parent, const int32_t[::1] card,
                     const int64_t[::1] sep_off, const int32_t[::1] t_ptr,
                     const int32_t[::1] t_kind, const int64_t[::1] t_ref,
-                    const int64_t[::1] t_stride, const int64_t[::1] t_sptr,
+                    const int64_t[::1] nz_ptr, const int32_t[::1] nz_pos,
+                    const int64_t[::1] nz_stride, const int64_t[::1] vt_ptr,
+                    const int32_t[::1] vt_t, const int64_t[::1] vt_stride,
                     const int64_t[::1] map_off, const int32_t[::1] up_tgt,
                     const int32_t[::1] down_tgt) noexcept:
     T.n_cl = order.shape[0]
@@ -266,8 +283,12 @@ cdef void _bn_setup(BNTree* T, const int32_t[::1] clq_ptr, const int32_t[::1] cl
     T.t_ptr = &t_ptr[0]
     T.t_kind = &t_kind[0]
     T.t_ref = &t_ref[0]
-    T.t_stride = &t_stride[0]
-    T.t_sptr = &t_sptr[0]
+    T.nz_ptr = &nz_ptr[0]
+    T.nz_pos = &nz_pos[0]
+    T.nz_stride = &nz_stride[0]
+    T.vt_ptr = &vt_ptr[0]
+    T.vt_t = &vt_t[0]
+    T.vt_stride = &vt_stride[0]
     T.map_off = &map_off[0]
     T.up_tgt = &up_tgt[0]
     T.down_tgt = &down_tgt[0]
@@ -350,8 +371,11 @@ def bn_infer(const int32_t[:, ::1] X,         # IN  (n, n_vars) codes, -1 missin
              const int32_t[::1] parent, const int32_t[::1] card,           # IN tree
              const int64_t[::1] sep_off,                                   # IN tree
              const int32_t[::1] t_ptr, const int32_t[::1] t_kind,          # IN targets
-             const int64_t[::1] t_ref, const int64_t[::1] t_stride,        # IN targets
-             const int64_t[::1] t_sptr, const int64_t[::1] map_off,        # IN targets
+             const int64_t[::1] t_ref,                                     # IN targets
+             const int64_t[::1] nz_ptr, const int32_t[::1] nz_pos,         # IN targets
+             const int64_t[::1] nz_stride, const int64_t[::1] vt_ptr,      # IN targets
+             const int32_t[::1] vt_t, const int64_t[::1] vt_stride,        # IN targets
+             const int64_t[::1] map_off,                                   # IN targets
              const int32_t[::1] up_tgt, const int32_t[::1] down_tgt,       # IN targets
              double[:, ::1] counts,           # OUT (n_threads, n_params) zeroed; used if do_counts
              double[:, ::1] qout,             # OUT (n, n_q >= 1) zeroed; used if do_query
@@ -371,7 +395,8 @@ def bn_infer(const int32_t[:, ::1] X,         # IN  (n, n_vars) codes, -1 missin
     """
     cdef BNTree T
     _bn_setup(&T, clq_ptr, clq_vars, clq_off, order, parent, card, sep_off, t_ptr, t_kind,
-              t_ref, t_stride, t_sptr, map_off, up_tgt, down_tgt)
+              t_ref, nz_ptr, nz_pos, nz_stride, vt_ptr, vt_t, vt_stride,
+              map_off, up_tgt, down_tgt)
     cdef Py_ssize_t n = X.shape[0], i, tid
     cdef Py_ssize_t n_clv = clq_vars.shape[0]
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=8):
@@ -389,8 +414,11 @@ def bn_complete(const int32_t[:, ::1] X,      # IN  (n, n_vars) codes, -1 missin
                 const int32_t[::1] parent, const int32_t[::1] card,           # IN tree
                 const int64_t[::1] sep_off,                                   # IN tree
                 const int32_t[::1] t_ptr, const int32_t[::1] t_kind,          # IN targets
-                const int64_t[::1] t_ref, const int64_t[::1] t_stride,        # IN targets
-                const int64_t[::1] t_sptr, const int64_t[::1] map_off,        # IN targets
+                const int64_t[::1] t_ref,                                     # IN targets
+                const int64_t[::1] nz_ptr, const int32_t[::1] nz_pos,         # IN targets
+                const int64_t[::1] nz_stride, const int64_t[::1] vt_ptr,      # IN targets
+                const int32_t[::1] vt_t, const int64_t[::1] vt_stride,        # IN targets
+                const int64_t[::1] map_off,                                   # IN targets
                 const int32_t[::1] up_tgt, const int32_t[::1] down_tgt,       # IN targets
                 const double[:, ::1] u,       # IN  (n, n_cl) uniforms (sampling), (n, 1) for MAP
                 int32_t[:, ::1] out,          # INOUT (n, n_vars) copy of X; missing cells filled
@@ -404,7 +432,8 @@ def bn_complete(const int32_t[:, ::1] X,      # IN  (n, n_vars) codes, -1 missin
     (sum-product collect + backward sampling with the uniforms ``u``)."""
     cdef BNTree T
     _bn_setup(&T, clq_ptr, clq_vars, clq_off, order, parent, card, sep_off, t_ptr, t_kind,
-              t_ref, t_stride, t_sptr, map_off, up_tgt, down_tgt)
+              t_ref, nz_ptr, nz_pos, nz_stride, vt_ptr, vt_t, vt_stride,
+              map_off, up_tgt, down_tgt)
     cdef Py_ssize_t n = X.shape[0], i, tid
     cdef Py_ssize_t n_clv = clq_vars.shape[0]
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=8):

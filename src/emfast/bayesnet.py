@@ -619,8 +619,8 @@ class _Compiled:
     def _args(self, tg):
         t = self.tree
         return (t.clq_ptr, t.clq_vars, self.clq_off, t.order, t.parent, t.card, t.sep_off,
-                tg.t_ptr, tg.t_kind, tg.t_ref, tg.t_stride, tg.t_sptr, tg.map_off,
-                tg.up_tgt, tg.down_tgt)
+                tg.t_ptr, tg.t_kind, tg.t_ref, tg.nz_ptr, tg.nz_pos, tg.nz_stride, tg.vt_ptr,
+                tg.vt_t, tg.vt_stride, tg.map_off, tg.up_tgt, tg.down_tgt)
 
     def flat(self, theta) -> np.ndarray:
         return np.ascontiguousarray(np.concatenate([np.ravel(a) for a in theta]),
