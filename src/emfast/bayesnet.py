@@ -531,6 +531,7 @@ class BayesianNetwork:
     def copy(self) -> "BayesianNetwork":
         """A deep copy (structure, states and CPTs; fitted attributes are not copied)."""
         new = BayesianNetwork(self._edges, self._cards, self._states)
+        new._tree_cache = self._tree_cache      # same structure, same junction tree
         for v in self._variables:
             new.cpts._set_unchecked(v, self.cpts[v])
         return new
