@@ -132,6 +132,13 @@ class AgrumRunner:
         init_path = Path(tmpdir) / "init.bif"
         init.write_bif(init_path)
         self.gbn = gum.loadBN(str(init_path))
+        # pyAgrum's BIF reader parses probabilities as float32: set the doubles directly
+        for v in init.variables:
+            pot = self.gbn.cpt(v)
+            axes = list(pot.names)[::-1]
+            order = list(init.parents(v)) + [v]
+            a = np.asarray(init.cpts[v]).transpose([order.index(x) for x in axes])
+            pot.fillWith(a.ravel().tolist())
         for v in init.variables:  # the start must be the same network, bit for bit
             assert np.array_equal(_agrum_layout(self.gbn, v, init), init.cpts[v]), v
         self.csv = Path(tmpdir) / "data.csv"
