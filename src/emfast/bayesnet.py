@@ -451,7 +451,8 @@ class BayesianNetwork:
         ndarray of int32 codes, or DataFrame
             Array input: an int32 array of the same columns as the input (all
             variables, or ``columns``). DataFrame input: a DataFrame with the
-            same columns; integer columns hold codes, the others state labels.
+            same columns and index; numeric columns hold int codes, the others state
+            labels.
         """
         if method not in ("map", "sample"):
             raise ValueError(f"method must be 'map' or 'sample'; got {method!r}.")
@@ -478,8 +479,8 @@ class BayesianNetwork:
             cols = {}
             for c in data.columns:
                 j = self._index[c]
-                if pd.api.types.is_integer_dtype(data[c].dtype) and \
-                        not pd.api.types.is_bool_dtype(data[c].dtype):
+                dt = data[c].dtype
+                if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt):
                     cols[c] = full[:, j]
                 else:
                     labels = np.asarray(self._states[c], dtype=object)
