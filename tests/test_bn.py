@@ -302,3 +302,17 @@ def test_alarm_fit():
     b = comp.infer(cr.rows, cr.counts.astype(float), bn._theta(), comp.targets(), 2, do_counts=True)
     np.testing.assert_allclose(a[0], b[0], rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(a[1], b[1], rtol=1e-12)
+
+
+def test_fixed_cpts_private_option(rng):
+    bn = O.random_network(rng, n_vars=5)
+    X, _ = O.random_data(bn, rng, 300, n_hidden=1)
+    keep = bn.variables[:2]
+    fit = _fit(bn.copy(), X, random_state=0, max_iter=50, _fixed=set(keep))
+    assert_monotone(fit.history_)
+    for v in bn.variables:
+        if v in keep:
+            np.testing.assert_array_equal(fit.cpts[v], bn.cpts[v])
+    assert any(not np.allclose(fit.cpts[v], bn.cpts[v]) for v in bn.variables[2:])
+    with pytest.raises(ValueError, match=r"unknown variable 'nope'"):
+        bn.fit(X, _fixed={"nope"})

@@ -260,7 +260,7 @@ class BayesianNetwork:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data, *, columns=None, max_iter=100, tol=1e-6, n_init=1, init="random",
-            pseudocount=0.0, random_state=None, n_jobs=None, verbose=False):
+            pseudocount=0.0, random_state=None, n_jobs=None, verbose=False, _fixed=None):
         """Fit the CPTs by EM (maximum likelihood, or MAP with ``pseudocount > 0``).
 
         Parameters
@@ -293,6 +293,9 @@ class BayesianNetwork:
             Threads of the E-step (None or -1: all OpenMP threads).
         verbose : bool, default=False
             Progress bar (tqdm when installed) with the log-likelihood per iteration.
+        _fixed : set of str, optional
+            Private (used by the missingness mechanisms): variables whose CPTs
+            are held at their current values in every restart and M-step.
 
         Returns
         -------
@@ -311,6 +314,10 @@ class BayesianNetwork:
                 and np.isfinite(float(pseudocount))):
             raise ValueError(f"pseudocount must be a finite number >= 0; got {pseudocount!r}.")
         pseudocount = float(pseudocount)
+        fixed = set() if _fixed is None else set(_fixed)
+        for v in fixed:
+            self._check_var(v)
+        fixed_idx = [i for i, v in enumerate(self._variables) if v in fixed]
         codes = self._codes(data, columns)
         n_rows = codes.shape[0]
         if n_rows == 0:
@@ -338,7 +345,10 @@ class BayesianNetwork:
                     for i, sh in enumerate(shapes)], float(ll @ weights)
 
         def mstep(counts):
-            return normalize(counts, pseudocount)
+            theta = normalize(counts, pseudocount)
+            for i in fixed_idx:
+                theta[i] = start[i]
+            return theta
 
         log_prior = (lambda th: dirichlet_log_prior(th, pseudocount)) if pseudocount > 0 else None
 
@@ -351,6 +361,8 @@ class BayesianNetwork:
                 theta0 = [np.full(sh, 1.0 / sh[-1]) for sh in shapes]
             else:
                 theta0 = [rng_k.dirichlet(np.ones(sh[-1]), size=sh[:-1]) for sh in shapes]
+            for i in fixed_idx:
+                theta0[i] = start[i]
             return run_em(estep, mstep, theta0, max_iter=max_iter, tol=tol, verbose=verbose,
                           scale=n_rows, log_prior=log_prior, desc="BayesianNetwork EM")
 
