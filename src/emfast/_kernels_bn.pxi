@@ -62,6 +62,7 @@ cdef struct BNWork:
     int64_t* chosen    # (n_cl,) traceback choice
     int32_t* mpos      # (len clq_vars,) positions of missing variables in each clique
     int32_t* mcnt      # (n_cl,)
+    int32_t* sepobs    # (n_cl,) 1 when every variable of c's up separator is observed
     int32_t* digit     # (max clique length,)
 
 
@@ -84,6 +85,13 @@ cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
                 m *= T.card[v]
         W.mcnt[c] = <int32_t>k
         W.msize[c] = m
+        W.sepobs[c] = 1
+        if T.up_tgt[c] >= 0:
+            t = T.up_tgt[c]
+            for e in range(T.nz_ptr[t], T.nz_ptr[t + 1]):
+                if x[T.clq_vars[a + T.nz_pos[e]]] < 0:
+                    W.sepobs[c] = 0
+                    break
         t0 = T.t_ptr[c]
         t1 = T.t_ptr[c + 1]
         nt = t1 - t0
@@ -143,7 +151,8 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
                 th = theta + T.t_ref[t]
                 for r in range(m):
                     p[r] *= th[mp[r]]
-            elif kind == _BN_DOWN:
+            elif kind == _BN_DOWN and not W.sepobs[T.t_ref[t]]:
+                # (a child whose separator is observed sends the constant message 1)
                 ms = W.msg + T.sep_off[T.t_ref[t]]
                 for r in range(m):
                     p[r] *= ms[mp[r]]
@@ -159,7 +168,15 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
         inv = 1.0 / z
         for r in range(m):
             p[r] *= inv
-        if T.parent[c] >= 0:
+        if T.parent[c] >= 0 and W.sepobs[c]:
+            if maxprod:
+                # the max-message is max(p) on the one observed separator entry
+                z = 0.0
+                for r in range(m):
+                    if p[r] > z:
+                        z = p[r]
+                zprod *= z
+        elif T.parent[c] >= 0:
             mp = W.maps + T.map_off[T.up_tgt[c]]
             ms = W.msg + T.sep_off[c]
             for r in range(m):
@@ -185,6 +202,8 @@ cdef void _bn_distribute(const BNTree* T, BNWork* W) noexcept nogil:
     cdef int32_t s
     for oi in range(1, T.n_cl):
         c = T.order[oi]
+        if W.sepobs[c]:
+            continue        # observed separator: nu = mu = 1, beta_c = phi_c
         pc = T.parent[c]
         mp = W.maps + T.map_off[T.down_tgt[c]]
         pp = W.phi + T.clq_off[pc]
@@ -304,7 +323,8 @@ cdef void _bn_work(BNWork* W, double* f, int32_t* iw, int64_t* lw, int64_t phi_s
     W.maps = iw
     W.mpos = iw + map_size
     W.mcnt = W.mpos + n_clv
-    W.digit = W.mcnt + n_cl
+    W.sepobs = W.mcnt + n_cl
+    W.digit = W.sepobs + n_cl
     W.msize = lw
     W.chosen = lw + n_cl
     W.cur = W.chosen + n_cl

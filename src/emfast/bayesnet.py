@@ -625,7 +625,7 @@ class _Compiled:
         map_size = int(tg.map_off[-1])
         max_t = int(np.diff(tg.t_ptr).max(initial=1)) + 1
         fbuf = np.empty((n_threads, self.phi_size + self.msg_size + self.nu_size), np.float64)
-        ibuf = np.empty((n_threads, map_size + len(t.clq_vars) + t.n_cliques + self.max_len + 1),
+        ibuf = np.empty((n_threads, map_size + len(t.clq_vars) + 2 * t.n_cliques + self.max_len + 1),
                         np.int32)
         lbuf = np.empty((n_threads, 2 * t.n_cliques + max_t), np.int64)
         return fbuf, ibuf, lbuf, map_size
