@@ -272,7 +272,8 @@ def test_extra_observed_indicator_nodes(rng):
     bn = O.random_network(rng, n_vars=5)
     X, _ = O.random_data(bn, rng, 500, n_hidden=1)
     vs = bn.variables
-    edges = bn.edges + [(v, f"m_{v}") for v in vs]
+    # MNAR-style indicators for the first variables, MCAR-style (isolated) for the others
+    edges = bn.edges + [(v, f"m_{v}") for v in vs[:3]]
     cards = dict(bn.cardinalities, **{f"m_{v}": 2 for v in vs})
     big = em.BayesianNetwork(edges, cards)
     Xb = np.column_stack([X, (X < 0).astype(np.int32)])
@@ -281,6 +282,10 @@ def test_extra_observed_indicator_nodes(rng):
     P = O.joint(fit)
     ref = sum(O.row_loglik(fit, P, r) for r in Xb[:50])
     assert fit.log_likelihood(Xb[:50]) == pytest.approx(ref, rel=1e-10)
+    Y = fit.impute(Xb[:50])
+    for i, row in enumerate(Xb[:50]):
+        best, _ = O.map_completion(fit, P, row)
+        np.testing.assert_array_equal(Y[i], best)
 
 
 @pytest.mark.skipif(not os.path.exists(f"{NETWORKS}/alarm.bif.gz"), reason="no ALARM file")

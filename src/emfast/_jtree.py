@@ -72,7 +72,7 @@ class Targets:
     t_stride: np.ndarray   # int64, aligned with the owner's clique variables: t_sptr[t] + j
     t_sptr: np.ndarray     # (n_t,) int64
     map_off: np.ndarray    # (n_t + 1,) int64 offsets into the per-thread map buffer
-    up_tgt: np.ndarray     # (n_cl,) int32 target id of the up separator of c (-1 root)
+    up_tgt: np.ndarray     # (n_cl,) int32 target id of the up separator of c (-1: root or empty)
     down_tgt: np.ndarray   # (n_cl,) int32 target id of c's separator in its parent (-1 root)
     # sparse forms of t_stride used by the kernels:
     nz_ptr: np.ndarray     # (n_t + 1,) int64: target t's non-zero strides
@@ -249,8 +249,8 @@ def build_targets(tree: JunctionTree, fams, query=()) -> Targets:
                                                _strides(fams[v], card)))
     for c in range(n_cl):
         p = int(tree.parent[c])
-        if p < 0:
-            continue
+        if p < 0 or not tree.sep_vars[c]:
+            continue        # root, or an empty separator (another component): no message
         st = _strides(tree.sep_vars[c], card)
         per_clique[c].append((KIND_UP, c, st))
         per_clique[p].append((KIND_DOWN, c, st))

@@ -31,6 +31,7 @@ cdef enum:
 
 cdef struct BNTree:
     Py_ssize_t n_cl
+    Py_ssize_t max_t           # most targets owned by one clique
     const int32_t* clq_ptr     # (n_cl + 1,)
     const int32_t* clq_vars
     const int64_t* clq_off     # (n_cl + 1,) offsets of clique tables in the phi buffer
@@ -246,7 +247,7 @@ cdef void _bn_traceback(const BNTree* T, BNWork* W, bint maxprod, const double* 
         pc = T.parent[c]
         p = W.phi + T.clq_off[c]
         m = W.msize[c]
-        if pc >= 0:
+        if pc >= 0 and not W.sepobs[c]:   # (observed separator: every entry agrees)
             s = (W.maps + T.map_off[T.down_tgt[c]])[W.chosen[pc]]
             mp = W.maps + T.map_off[T.up_tgt[c]]
         else:
@@ -291,7 +292,12 @@ cdef void _bn_setup(BNTree* T, const int32_t[::1] clq_ptr, const int32_t[::1] cl
                     const int32_t[::1] vt_t, const int64_t[::1] vt_stride,
                     const int64_t[::1] map_off, const int32_t[::1] up_tgt,
                     const int32_t[::1] down_tgt) noexcept:
+    cdef Py_ssize_t c
     T.n_cl = order.shape[0]
+    T.max_t = 1
+    for c in range(T.n_cl):
+        if t_ptr[c + 1] - t_ptr[c] > T.max_t:
+            T.max_t = t_ptr[c + 1] - t_ptr[c]
     T.clq_ptr = &clq_ptr[0]
     T.clq_vars = &clq_vars[0]
     T.clq_off = &clq_off[0]
@@ -316,7 +322,7 @@ cdef void _bn_setup(BNTree* T, const int32_t[::1] clq_ptr, const int32_t[::1] cl
 
 cdef void _bn_work(BNWork* W, double* f, int32_t* iw, int64_t* lw, int64_t phi_size,
                    int64_t msg_size, int64_t map_size, Py_ssize_t n_clv,
-                   Py_ssize_t n_cl) noexcept nogil:
+                   Py_ssize_t n_cl, Py_ssize_t max_t) noexcept nogil:
     W.phi = f
     W.msg = f + phi_size
     W.nu = W.msg + msg_size
@@ -340,7 +346,7 @@ cdef int _bn_infer_row(const BNTree* T, const double* theta, const int32_t* x, d
     cdef double* p
     cdef const int32_t* mp
     cdef int st
-    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl)
+    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl, T.max_t)
     _bn_maps(T, x, &W)
     st = _bn_collect(T, theta, &W, False, ll)
     if st != 0:
@@ -369,7 +375,7 @@ cdef int _bn_complete_row(const BNTree* T, const double* theta, const int32_t* x
     cdef BNWork W
     cdef double lli = 0.0, pmax = 1.0
     cdef int st
-    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl)
+    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl, T.max_t)
     _bn_maps(T, x, &W)
     st = _bn_collect(T, theta, &W, maxprod, &lli)
     if st != 0:
