@@ -4,7 +4,6 @@ import warnings
 import numpy as np
 import pytest
 
-import emfast as em
 from emfast.exceptions import ConvergenceWarning
 
 import _oracle_bn as O

@@ -13,13 +13,11 @@ Fitting and inference compile the structure once into a junction tree
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Iterable, Sequence
-
 import numpy as np
 
 from . import _kernels
-from ._base import check_is_fitted, check_n_jobs, check_random_state
-from .data import MISSING, _is_dataframe, check_data, compress_rows
+from ._base import check_n_jobs, check_random_state
+from .data import _is_dataframe, check_data, compress_rows
 from .em import dirichlet_log_prior, fit_with_restarts, normalize, run_em
 
 __all__ = ["BayesianNetwork"]
