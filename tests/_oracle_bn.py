@@ -4,7 +4,6 @@ Only for tiny networks (the joint table has prod(cards) entries).
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 import emfast as em
