@@ -321,3 +321,40 @@ def test_fixed_cpts_private_option(rng):
     assert any(not np.allclose(fit.cpts[v], bn.cpts[v]) for v in bn.variables[2:])
     with pytest.raises(ValueError, match=r"unknown variable 'nope'"):
         bn.fit(X, _fixed={"nope"})
+
+
+def test_argument_errors(rng):
+    bn = em.BayesianNetwork([("Z", "A")], {"Z": 2, "A": 3})
+    X = np.array([[0, 1], [-1, 2]])
+    with pytest.raises(ValueError, match=r"method must be 'map' or 'sample'"):
+        bn.impute(X, method="mean")
+    with pytest.raises(ValueError, match=r"n must be a non-negative int"):
+        bn.sample(-1)
+    with pytest.raises(ValueError, match=r"pseudocount must be a finite number >= 0"):
+        bn.fit(X, pseudocount=-1)
+    with pytest.raises(ValueError, match=r"n_jobs must be"):
+        bn.fit(X, n_jobs=0)
+    with pytest.raises(ValueError, match=r"unknown variable 'Q'"):
+        bn.predict_proba(X, ["Q"])
+    with pytest.raises(ValueError, match=r"X has no rows"):
+        bn.fit(np.zeros((0, 2), dtype=int))
+    assert bn.score_samples(np.zeros((0, 2), dtype=int)).shape == (0,)
+    assert bn.sample(0).shape == (0, 2)
+
+
+def test_dataframe_labels_in_and_out(rng):
+    pd = pytest.importorskip("pandas")
+    bn = em.BayesianNetwork([("Z", "A")], {"Z": 2, "A": 3},
+                            states={"Z": ["no", "yes"], "A": ["x", "y", "z"]})
+    bn.cpts["Z"] = [0.3, 0.7]
+    bn.cpts["A"] = [[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]
+    df = pd.DataFrame({"A": ["z", None, "x"], "Z": pd.Categorical([None, "no", None],
+                                                                  categories=["no", "yes"])})
+    X = np.array([[-1, 2], [0, -1], [-1, 0]])
+    np.testing.assert_allclose(bn.score_samples(df), bn.score_samples(X), rtol=1e-14)
+    pz = bn.predict_proba(df, "Z")["Z"]
+    np.testing.assert_allclose(pz[0], np.array([0.3 * 0.1, 0.7 * 0.8]) / (0.03 + 0.56))
+    out = bn.impute(df)
+    assert out["A"].tolist() == ["z", "x", "x"] and out["Z"].tolist() == ["yes", "no", "no"]
+    with pytest.raises(ValueError, match=r"'w' .* not a state of variable 'A'"):
+        bn.score_samples(pd.DataFrame({"A": ["w"]}))
