@@ -60,6 +60,8 @@ cdef struct BNWork:
     int32_t* maps      # map_off[n_targets]
     int64_t* msize     # (n_cl,) reduced size of each clique for this row
     int64_t* cur       # (max targets per clique,)
+    int64_t* moff      # (n_targets,) where target t's map starts for this row (packed)
+    int64_t* poff      # (n_cl,) where clique c's table starts in phi for this row (packed)
     int64_t* chosen    # (n_cl,) traceback choice
     int32_t* mpos      # (len clq_vars,) positions of missing variables in each clique
     int32_t* mcnt      # (n_cl,)
@@ -70,7 +72,7 @@ cdef struct BNWork:
 cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
     """Step 1: reduced sizes and target maps of every clique for row x."""
     cdef Py_ssize_t c, j, i, a, b, k, t, t0, t1, g, e, nt
-    cdef int64_t m, r, base
+    cdef int64_t m, r, base, pos_phi = 0, pos_map = 0
     cdef int32_t v, cv, xv
     cdef int32_t* mp
     for c in range(T.n_cl):
@@ -86,6 +88,11 @@ cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
                 m *= T.card[v]
         W.mcnt[c] = <int32_t>k
         W.msize[c] = m
+        W.poff[c] = pos_phi
+        pos_phi += m
+        for t in range(T.t_ptr[c], T.t_ptr[c + 1]):
+            W.moff[t] = pos_map
+            pos_map += m
         W.sepobs[c] = 1
         if T.up_tgt[c] >= 0:
             t = T.up_tgt[c]
@@ -103,7 +110,7 @@ cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
                 if xv >= 0:
                     base = base + T.nz_stride[e] * xv
             if m == 1:
-                W.maps[T.map_off[t]] = <int32_t>base
+                W.maps[W.moff[t]] = <int32_t>base
             else:
                 W.cur[t - t0] = base
         if m == 1:
@@ -112,7 +119,7 @@ cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
             W.digit[i] = 0
         for r in range(m):
             for t in range(nt):
-                W.maps[T.map_off[t0 + t] + r] = <int32_t>W.cur[t]
+                W.maps[W.moff[t0 + t] + r] = <int32_t>W.cur[t]
             i = k - 1
             while i >= 0:
                 g = a + W.mpos[a + i]
@@ -142,12 +149,12 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
     for oi in range(T.n_cl - 1, -1, -1):
         c = T.order[oi]
         m = W.msize[c]
-        p = W.phi + T.clq_off[c]
+        p = W.phi + W.poff[c]
         for r in range(m):
             p[r] = 1.0
         for t in range(T.t_ptr[c], T.t_ptr[c + 1]):
             kind = T.t_kind[t]
-            mp = W.maps + T.map_off[t]
+            mp = W.maps + W.moff[t]
             if kind == _BN_FAMILY:
                 th = theta + T.t_ref[t]
                 for r in range(m):
@@ -178,7 +185,7 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
                         z = p[r]
                 zprod *= z
         elif T.parent[c] >= 0:
-            mp = W.maps + T.map_off[T.up_tgt[c]]
+            mp = W.maps + W.moff[T.up_tgt[c]]
             ms = W.msg + T.sep_off[c]
             for r in range(m):
                 ms[mp[r]] = 0.0
@@ -206,15 +213,15 @@ cdef void _bn_distribute(const BNTree* T, BNWork* W) noexcept nogil:
         if W.sepobs[c]:
             continue        # observed separator: nu = mu = 1, beta_c = phi_c
         pc = T.parent[c]
-        mp = W.maps + T.map_off[T.down_tgt[c]]
-        pp = W.phi + T.clq_off[pc]
+        mp = W.maps + W.moff[T.down_tgt[c]]
+        pp = W.phi + W.poff[pc]
         for r in range(W.msize[pc]):
             W.nu[mp[r]] = 0.0
         for r in range(W.msize[pc]):
             W.nu[mp[r]] += pp[r]
-        mp = W.maps + T.map_off[T.up_tgt[c]]
+        mp = W.maps + W.moff[T.up_tgt[c]]
         ms = W.msg + T.sep_off[c]
-        p = W.phi + T.clq_off[c]
+        p = W.phi + W.poff[c]
         for r in range(W.msize[c]):
             s = mp[r]
             if ms[s] > 0.0:
@@ -245,11 +252,11 @@ cdef void _bn_traceback(const BNTree* T, BNWork* W, bint maxprod, const double* 
     for oi in range(T.n_cl):
         c = T.order[oi]
         pc = T.parent[c]
-        p = W.phi + T.clq_off[c]
+        p = W.phi + W.poff[c]
         m = W.msize[c]
         if pc >= 0 and not W.sepobs[c]:   # (observed separator: every entry agrees)
-            s = (W.maps + T.map_off[T.down_tgt[c]])[W.chosen[pc]]
-            mp = W.maps + T.map_off[T.up_tgt[c]]
+            s = (W.maps + W.moff[T.down_tgt[c]])[W.chosen[pc]]
+            mp = W.maps + W.moff[T.up_tgt[c]]
         else:
             s = 0
             mp = NULL
@@ -322,7 +329,7 @@ cdef void _bn_setup(BNTree* T, const int32_t[::1] clq_ptr, const int32_t[::1] cl
 
 cdef void _bn_work(BNWork* W, double* f, int32_t* iw, int64_t* lw, int64_t phi_size,
                    int64_t msg_size, int64_t map_size, Py_ssize_t n_clv,
-                   Py_ssize_t n_cl, Py_ssize_t max_t) noexcept nogil:
+                   Py_ssize_t n_cl, Py_ssize_t max_t, Py_ssize_t n_t) noexcept nogil:
     W.phi = f
     W.msg = f + phi_size
     W.nu = W.msg + msg_size
@@ -334,6 +341,8 @@ cdef void _bn_work(BNWork* W, double* f, int32_t* iw, int64_t* lw, int64_t phi_s
     W.msize = lw
     W.chosen = lw + n_cl
     W.cur = W.chosen + n_cl
+    W.moff = W.cur + max_t
+    W.poff = W.moff + n_t
 
 
 cdef int _bn_infer_row(const BNTree* T, const double* theta, const int32_t* x, double w,
@@ -346,7 +355,7 @@ cdef int _bn_infer_row(const BNTree* T, const double* theta, const int32_t* x, d
     cdef double* p
     cdef const int32_t* mp
     cdef int st
-    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl, T.max_t)
+    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl, T.max_t, T.t_ptr[T.n_cl])
     _bn_maps(T, x, &W)
     st = _bn_collect(T, theta, &W, False, ll)
     if st != 0:
@@ -354,9 +363,9 @@ cdef int _bn_infer_row(const BNTree* T, const double* theta, const int32_t* x, d
         return st
     _bn_distribute(T, &W)
     for c in range(T.n_cl):
-        p = W.phi + T.clq_off[c]
+        p = W.phi + W.poff[c]
         for t in range(T.t_ptr[c], T.t_ptr[c + 1]):
-            mp = W.maps + T.map_off[t]
+            mp = W.maps + W.moff[t]
             if T.t_kind[t] == _BN_FAMILY and do_counts:
                 acc = counts + T.t_ref[t]
                 for r in range(W.msize[c]):
@@ -375,7 +384,7 @@ cdef int _bn_complete_row(const BNTree* T, const double* theta, const int32_t* x
     cdef BNWork W
     cdef double lli = 0.0, pmax = 1.0
     cdef int st
-    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl, T.max_t)
+    _bn_work(&W, f, iw, lw, phi_size, msg_size, map_size, n_clv, T.n_cl, T.max_t, T.t_ptr[T.n_cl])
     _bn_maps(T, x, &W)
     st = _bn_collect(T, theta, &W, maxprod, &lli)
     if st != 0:

@@ -625,7 +625,7 @@ class _Compiled:
         fbuf = np.empty((n_threads, self.phi_size + self.msg_size + self.nu_size), np.float64)
         ibuf = np.empty((n_threads, map_size + len(t.clq_vars) + 2 * t.n_cliques + self.max_len + 1),
                         np.int32)
-        lbuf = np.empty((n_threads, 2 * t.n_cliques + 2 * max_t), np.int64)
+        lbuf = np.empty((n_threads, 3 * t.n_cliques + max_t + len(tg.t_kind)), np.int64)
         return fbuf, ibuf, lbuf, map_size
 
     def _args(self, tg):
