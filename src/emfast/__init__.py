@@ -8,6 +8,9 @@ from .hmm import CategoricalHMM
 from . import kernels
 from .mixture import LatentClassModel
 from .impute import EMImputer, pool
+from .bayesnet import BayesianNetwork
+from .io import read_bif, write_bif, save, load
+from . import datasets
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
@@ -15,4 +18,5 @@ __all__ = [
     "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
     "CategoricalHMM", "kernels",
     "LatentClassModel", "EMImputer", "pool",
+    "BayesianNetwork", "read_bif", "write_bif", "save", "load", "datasets",
 ]

@@ -1,0 +1,323 @@
+"""BIF and JSON formats: parsing, layout, round trips, errors (emfast.io)."""
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emfast
+from emfast import BayesianNetwork, datasets
+from emfast.io import format_bif, load, parse_bif, read_bif, save, write_bif
+
+NETWORKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "networks"
+if not NETWORKS.is_dir():  # the shared data sit next to the worktrees, not in the repo
+    NETWORKS = Path("/work/shared/data/networks")
+ALL_BIF = sorted(NETWORKS.glob("*.bif.gz")) if NETWORKS.is_dir() else []
+
+
+def _same(a, b, edge_order=False):
+    assert a.variables == b.variables
+    assert sorted(a.edges) == sorted(b.edges)
+    if edge_order:
+        assert a.edges == b.edges
+    assert a.states == b.states
+    for v in a.variables:
+        assert a.parents(v) == b.parents(v)
+        assert a.cpts[v].dtype == b.cpts[v].dtype == np.float64
+        assert np.array_equal(a.cpts[v], b.cpts[v]), v  # bit-exact
+
+
+def _random_network(rng, n=7, max_parents=3):
+    names = [f"V{i}" for i in range(n)]
+    cards = {v: int(rng.integers(2, 5)) for v in names}
+    edges = []
+    for j in range(1, n):
+        k = int(rng.integers(0, min(j, max_parents) + 1))
+        for i in rng.permutation(j)[:k]:
+            edges.append((names[i], names[j]))
+    rng.shuffle(edges)  # parent order = order of appearance
+    states = {v: [f"s{v}_{k}" for k in range(cards[v])] for v in names[::2]}
+    bn = BayesianNetwork([tuple(e) for e in edges], cards, states=states)
+    for v in names:
+        shape = tuple(cards[p] for p in bn.parents(v))
+        bn.cpts[v] = rng.dirichlet(np.full(cards[v], 0.7), size=shape)
+    return bn
+
+
+# ---------------------------------------------------------------------------
+# every shipped network loads
+# ---------------------------------------------------------------------------
+
+@pytest.mark.skipif(not ALL_BIF, reason="shared network files not available")
+def test_every_shared_network_loads():
+    t0 = time.perf_counter()
+    sizes = {}
+    for path in ALL_BIF:
+        bn = read_bif(path)
+        assert len(bn.variables) >= 5
+        for v in bn.variables:
+            t = bn.cpts[v]
+            assert t.shape == tuple(bn.cardinalities[p] for p in bn.parents(v)) + (
+                bn.cardinalities[v],)
+            np.testing.assert_allclose(t.sum(-1), 1.0, atol=1e-6)
+        sizes[path.name] = len(bn.variables)
+    elapsed = time.perf_counter() - t0
+    print(f"loaded {len(ALL_BIF)} BIF files in {elapsed:.2f} s: {sizes}")
+    assert sizes["alarm.bif.gz"] == 37 and sizes["munin.bif.gz"] == 1041
+
+
+def test_asia_tables_in_bif_parent_order():
+    bn = datasets.load_network("asia")
+    assert bn.variables == ["asia", "tub", "smoke", "lung", "bronc", "either", "xray", "dysp"]
+    assert bn.states["asia"] == ["yes", "no"]
+    np.testing.assert_array_equal(bn.cpts["asia"], [0.01, 0.99])
+    np.testing.assert_array_equal(bn.cpts["tub"], [[0.05, 0.95], [0.01, 0.99]])
+    # probability ( dysp | bronc, either ): (yes, yes) .9 .1; (no, yes) .7 .3;
+    # (yes, no) .8 .2; (no, no) .1 .9  -> cpts[bronc, either, dysp]
+    assert bn.parents("dysp") == ("bronc", "either")
+    np.testing.assert_array_equal(bn.cpts["dysp"][0, 0], [0.9, 0.1])
+    np.testing.assert_array_equal(bn.cpts["dysp"][1, 0], [0.7, 0.3])
+    np.testing.assert_array_equal(bn.cpts["dysp"][0, 1], [0.8, 0.2])
+    np.testing.assert_array_equal(bn.cpts["dysp"][1, 1], [0.1, 0.9])
+    assert bn.parents("either") == ("lung", "tub")
+
+
+def test_bundled_networks():
+    assert datasets.available_networks() == ["alarm", "asia"]
+    alarm = datasets.load_network("alarm")
+    assert len(alarm.variables) == 37 and len(alarm.edges) == 46
+    assert alarm.parents("CVP") == ("LVEDVOLUME",)
+    with pytest.raises(ValueError, match=r"Unknown bundled network 'nope'.*'alarm'"):
+        datasets.load_network("nope")
+    assert emfast.datasets is datasets
+    assert emfast.read_bif is read_bif and emfast.load is load
+
+
+# ---------------------------------------------------------------------------
+# syntax features
+# ---------------------------------------------------------------------------
+
+GENERAL = """
+// a comment line
+network "test net" {
+  property author "someone; with a semicolon";
+}
+/* block comment
+   spanning lines { with braces } */
+variable A { type discrete [ 3 ] { a0, a1, a2 }; property position = (1, 2); }
+variable B {
+  type discrete[2]{b0,b1};
+}
+variable C {
+  type discrete [ 2 ] { c0, c1 };
+}
+variable "D" { type discrete [ 2 ] { "d0", d1 }; }
+probability ( A ) { table 0.2, 0.3, 0.5; }
+probability(B){table .25 .75;}
+probability ( C | A, B ) {
+  (a2, b1) 0.9, 0.1;   // listed out of order
+  (a0, b0) 0.1, 0.9;
+  (a1, b0) 0.3, 0.7;
+  default 0.5, 0.5;
+}
+probability ( D C B ) {
+  table 0.1, 0.2, 0.3, 0.4,
+        0.9, 0.8, 0.7, 0.6;
+}
+"""
+
+
+def test_general_syntax():
+    net = parse_bif(GENERAL)
+    assert net.name == "test net"
+    assert net.network_properties == ['author "someone; with a semicolon"']
+    assert net.variables == ["A", "B", "C", "D"]
+    assert net.states["D"] == ["d0", "d1"]
+    assert net.properties["A"] == ["position = (1, 2)"]
+    np.testing.assert_array_equal(net.tables["B"], [0.25, 0.75])
+    c = net.tables["C"]
+    assert c.shape == (3, 2, 2)
+    np.testing.assert_array_equal(c[2, 1], [0.9, 0.1])
+    np.testing.assert_array_equal(c[0, 0], [0.1, 0.9])
+    np.testing.assert_array_equal(c[1, 0], [0.3, 0.7])
+    for a, b in [(0, 1), (1, 1), (2, 0)]:  # filled by default
+        np.testing.assert_array_equal(c[a, b], [0.5, 0.5])
+    # old header "( D C B )": parents C, B; "table" with the child slowest, last parent fastest
+    assert net.parents["D"] == ["C", "B"]
+    d = net.tables["D"]
+    np.testing.assert_array_equal(d[:, :, 0], [[0.1, 0.2], [0.3, 0.4]])
+    np.testing.assert_array_equal(d[:, :, 1], [[0.9, 0.8], [0.7, 0.6]])
+
+    bn = emfast.read_bif(__import__("io").StringIO(GENERAL))
+    assert bn.parents("C") == ("A", "B") and bn.parents("D") == ("C", "B")
+    np.testing.assert_array_equal(bn.cpts["D"], d)
+
+
+def test_rounded_rows_are_renormalised_and_exact_rows_kept():
+    text = """variable X { type discrete [ 3 ] { x, y, z }; }
+    variable Y { type discrete [ 2 ] { p, q }; }
+    probability ( X ) { table 0.3333, 0.3333, 0.3333; }
+    probability ( Y | X ) { (x) 0.1, 0.9; (y) 0.30000001, 0.7; (z) 0.6, 0.4; }"""
+    net = parse_bif(text)
+    np.testing.assert_allclose(net.tables["X"], [1 / 3] * 3, rtol=1e-15)
+    assert net.tables["Y"][1, 0] == 0.30000001  # within 1e-6 of 1: verbatim
+    np.testing.assert_array_equal(net.tables["Y"][0], [0.1, 0.9])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("variable A { type discrete [ 2 ] { a, b }; }\nprobability ( A | Z ) { (x) 0.5, 0.5; }",
+     r"probability block for 'A' \(line 2\) names the parent 'Z', which is not a declared"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nvariable B { type discrete [ 2 ] { a, b }; }\n"
+     "probability ( A ) { table 0.5, 0.5; }\n"
+     "probability ( B | A ) { (a) 0.5, 0.5; }",
+     r"no distribution for the parent configuration \(b\) and has no 'default'"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nprobability ( A ) { table 0.5, 0.25, 0.25; }",
+     r"table of 'A' \(line 2\) has 3 values; expected 2"),
+    ("variable A { type discrete [ 3 ] { a, b }; }\nprobability ( A ) { table 0.5, 0.5; }",
+     r"variable 'A' \(line 1\) declares 3 states but lists 2"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nvariable B { type discrete [ 2 ] { a, b }; }\n"
+     "probability ( A ) { table 0.5, 0.5; }\nprobability ( B | A ) { (c) 0.5, 0.5; (a) 1, 0;}",
+     r"'c' is not a state of parent 'A'"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nvariable A { type discrete [ 2 ] { a, b }; }",
+     r"variable 'A' is declared twice \(line 1 and line 2\)"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nvariable B { type discrete [ 2 ] { a, b }; }\n"
+     "probability ( A ) { table 0.5, 0.5; }",
+     r"variable\(s\) \['B'\] have no probability block"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nprobability ( A ) { table 0.6, 0.5; }",
+     r"a row of the table of 'A' \(line 2\) sums to 1.1"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nprobability ( A ) { table -0.5, 1.5; }",
+     r"table of 'A' \(line 2\) contains the negative value -0.5"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nprobability ( A ) { table 0.5, half; }",
+     r"the table of 'A' \(line 2\) has 'half' where a probability was expected"),
+    ("variable A { type continuous; }", r"unsupported type declaration"),
+    ("variable A { type discrete [ 2 ] { a, b };\n", r"block opened at line 1 is never closed"),
+    ("variable A { type discrete [ 2 ] { a, b }; }\nfoo bar",
+     r"unexpected text at line 2: 'foo bar'"),
+    ("", r"declares no variable"),
+])
+def test_bif_errors(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_bif(text)
+
+
+def test_cycle_in_bif_is_a_value_error():
+    text = """variable A { type discrete [ 2 ] { a, b }; }
+    variable B { type discrete [ 2 ] { a, b }; }
+    probability ( A | B ) { (a) 0.5, 0.5; (b) 0.5, 0.5; }
+    probability ( B | A ) { (a) 0.5, 0.5; (b) 0.5, 0.5; }"""
+    parse_bif(text)  # syntactically fine
+    with pytest.raises(ValueError, match=r"cycle"):
+        emfast.read_bif(__import__("io").StringIO(text))
+
+
+# ---------------------------------------------------------------------------
+# round trips
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".bif", ".bif.gz"])
+def test_write_read_bif_exact_random(tmp_path, rng, suffix):
+    for k in range(5):
+        bn = _random_network(rng, n=3 + 2 * k)
+        # awkward floats: values that need all 17 digits
+        v = bn.variables[-1]
+        t = np.array(bn.cpts[v])
+        t[..., 0] = 1.0 / 3.0
+        t[..., 1:] = (2.0 / 3.0) * t[..., 1:] / t[..., 1:].sum(-1, keepdims=True)
+        bn.cpts[v] = t
+        path = tmp_path / f"net{k}{suffix}"
+        write_bif(bn, path)
+        if suffix.endswith(".gz"):
+            with open(path, "rb") as fh:
+                assert fh.read(2) == b"\x1f\x8b"
+        _same(bn, read_bif(path))
+        _same(bn, read_bif(str(path)))
+
+
+@pytest.mark.skipif(not ALL_BIF, reason="shared network files not available")
+@pytest.mark.parametrize("name", ["alarm", "hailfinder", "win95pts", "child"])
+def test_write_read_bif_exact_real(tmp_path, name):
+    bn = read_bif(NETWORKS / f"{name}.bif.gz")
+    path = tmp_path / f"{name}.bif"
+    bn.write_bif(path) if hasattr(bn, "write_bif") else write_bif(bn, path)
+    bn2 = read_bif(path)
+    _same(bn, bn2)
+    assert format_bif(bn2) == path.read_text()  # writing is deterministic
+
+
+def test_write_bif_is_deterministic_gzip(tmp_path):
+    bn = datasets.load_network("asia")
+    write_bif(bn, tmp_path / "a.bif.gz")
+    write_bif(bn, tmp_path / "b.bif.gz")
+    assert (tmp_path / "a.bif.gz").read_bytes() == (tmp_path / "b.bif.gz").read_bytes()
+    assert gzip.decompress((tmp_path / "a.bif.gz").read_bytes()).decode().startswith(
+        "network unknown {")
+
+
+def test_write_bif_rejects_unwritable_names(tmp_path):
+    bn = BayesianNetwork([("A", "B")], {"A": 2, "B": 2}, states={"A": ["low", "very high"]})
+    with pytest.raises(ValueError, match=r"A state of 'A': 'very high' cannot be written to BIF"):
+        write_bif(bn, tmp_path / "x.bif")
+    bn = BayesianNetwork([], {"my var": 2})
+    with pytest.raises(ValueError, match=r"Variable name 'my var' cannot be written to BIF"):
+        write_bif(bn, tmp_path / "x.bif")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".json.gz"])
+def test_save_load_exact(tmp_path, rng, suffix):
+    for k in range(4):
+        bn = _random_network(rng, n=4 + k)
+        path = tmp_path / f"net{k}{suffix}"
+        bn.save(path) if hasattr(bn, "save") else save(bn, path)
+        _same(bn, load(path), edge_order=True)
+    alarm = datasets.load_network("alarm")
+    save(alarm, tmp_path / "alarm.json")
+    _same(alarm, emfast.load(tmp_path / "alarm.json"))
+    d = json.loads((tmp_path / "alarm.json").read_text())
+    assert d["format"] == "emfast.BayesianNetwork" and d["format_version"] == 1
+
+
+def test_save_load_states_with_spaces(tmp_path):
+    # JSON keeps any label, also those BIF cannot hold
+    bn = BayesianNetwork([("A", "B")], {"A": 2, "B": 3},
+                         states={"A": ["low", "very high"], "B": ["x, y", "(z)", "é"]})
+    save(bn, tmp_path / "n.json")
+    _same(bn, load(tmp_path / "n.json"))
+
+
+def test_load_errors(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match=r"Not an emfast network file: 'format' is 'something"):
+        load(p)
+    p.write_text('{"format": "emfast.BayesianNetwork", "format_version": 99}')
+    with pytest.raises(ValueError, match=r"Unsupported emfast network format_version 99"):
+        load(p)
+    p.write_text("{not json")
+    with pytest.raises(ValueError, match=r"is not valid JSON"):
+        load(p)
+    bn = datasets.load_network("asia")
+    save(bn, p)
+    d = json.loads(p.read_text())
+    d["cpts"]["tub"]["values"] = [0.5, 0.5, 0.7, 0.7]
+    p.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=r"CPT for 'tub'.*sums to 1.4"):
+        load(p)
+    del d["cpts"]["tub"]
+    p.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=r"no CPT for 'tub'"):
+        load(p)
+
+
+def test_read_bif_file_objects(tmp_path):
+    bn = datasets.load_network("asia")
+    path = tmp_path / "asia.bif.gz"
+    write_bif(bn, path)
+    with open(path, "rb") as fh:
+        _same(bn, read_bif(fh))
+    with open(os.fspath(path), "rb") as fh:  # gzip recognised by content, not suffix
+        raw = fh.read()
+    (tmp_path / "asia.txt").write_bytes(raw)
+    _same(bn, read_bif(tmp_path / "asia.txt"))
