@@ -11,6 +11,7 @@ from .impute import EMImputer, pool
 from .bayesnet import BayesianNetwork
 from .io import read_bif, write_bif, save, load
 from . import datasets
+from .missingness import MCAR, MAR, MNAR, mcar_test, sensitivity_analysis
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
@@ -19,4 +20,5 @@ __all__ = [
     "CategoricalHMM", "kernels",
     "LatentClassModel", "EMImputer", "pool",
     "BayesianNetwork", "read_bif", "write_bif", "save", "load", "datasets",
+    "MCAR", "MAR", "MNAR", "mcar_test", "sensitivity_analysis",
 ]

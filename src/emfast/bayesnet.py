@@ -258,7 +258,8 @@ class BayesianNetwork:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data, *, columns=None, max_iter=100, tol=1e-6, n_init=1, init="random",
-            pseudocount=0.0, random_state=None, n_jobs=None, verbose=False, _fixed=None):
+            pseudocount=0.0, random_state=None, n_jobs=None, verbose=False,
+            missingness=None, fixed_missingness=None, _fixed=None):
         """Fit the CPTs by EM (maximum likelihood, or MAP with ``pseudocount > 0``).
 
         Parameters
@@ -291,6 +292,19 @@ class BayesianNetwork:
             Threads of the E-step (None or -1: all OpenMP threads).
         verbose : bool, default=False
             Progress bar (tqdm when installed) with the log-likelihood per iteration.
+        missingness : MCAR, MAR or MNAR, optional
+            Model why cells are missing. ``None`` (default) is the ignorable
+            fit of θ alone. With a mechanism, one always-observed binary
+            indicator node per modelled variable is added with the parents the
+            mechanism names, and θ and δ are fitted jointly; the fitted δ tables
+            are in ``missingness_`` (``{variable: (*parent_cards, 2)}``,
+            ``[..., 1]`` = P(missing)). ``log_likelihood_`` and ``history_`` are
+            then those of the data *and* the missingness pattern. See
+            :mod:`emfast.missingness` and docs/missing-data.md.
+        fixed_missingness : dict, optional
+            ``{variable: δ table}`` held fixed (not fitted), for sensitivity
+            analyses of MNAR mechanisms that the data cannot identify. A table
+            may also be given as P(missing) of shape ``parent_cards``.
         _fixed : set of str, optional
             Private (used by the missingness mechanisms): variables whose CPTs
             are held at their current values in every restart and M-step.
@@ -308,6 +322,16 @@ class BayesianNetwork:
         """
         if init not in ("random", "uniform", "current"):
             raise ValueError(f"init must be 'random', 'uniform' or 'current'; got {init!r}.")
+        if missingness is not None or fixed_missingness is not None:
+            if _fixed:
+                raise ValueError("_fixed cannot be combined with missingness=.")
+            from .missingness import fit_bayesnet
+            return fit_bayesnet(self, data, missingness, fixed_missingness=fixed_missingness,
+                                columns=columns, init=init, max_iter=max_iter, tol=tol,
+                                n_init=n_init, pseudocount=pseudocount,
+                                random_state=random_state, n_jobs=n_jobs, verbose=verbose)
+        for attr in ("missingness_", "missingness_parents_", "mechanism_"):
+            self.__dict__.pop(attr, None)
         if not (np.isscalar(pseudocount) and float(pseudocount) >= 0
                 and np.isfinite(float(pseudocount))):
             raise ValueError(f"pseudocount must be a finite number >= 0; got {pseudocount!r}.")
@@ -387,8 +411,17 @@ class BayesianNetwork:
                               check_n_jobs(n_jobs))
         return ll[cr.inverse]
 
-    def log_likelihood(self, data, *, columns=None, n_jobs=None) -> float:
-        """Total log-likelihood of the data (``-inf`` if some row has probability 0)."""
+    def log_likelihood(self, data, *, columns=None, n_jobs=None, missingness=None):
+        """Total log-likelihood of the data (``-inf`` if some row has probability 0).
+
+        With ``missingness=`` (the mechanism the network was fitted with), return a
+        :class:`~emfast.missingness.LogLikelihoodParts` with ``.total`` =
+        log p(x_obs, m), ``.theta`` = log p(x_obs) and ``.delta`` = the difference
+        (Σ log p(m | x_obs, δ) under MCAR/MAR), using the fitted ``missingness_``.
+        """
+        if missingness is not None:
+            from .missingness import bayesnet_log_likelihood
+            return bayesnet_log_likelihood(self, data, missingness, columns=columns, n_jobs=n_jobs)
         codes = self._codes(data, columns)
         comp = self._tree()
         cr = compress_rows(codes)

@@ -434,3 +434,87 @@ def sensitivity_analysis(model, data, mechanism, grid: Sequence[Mapping[str, obj
         ll = m.log_likelihood(data, missingness=mechanism)
         out.append({"delta": point, "estimate": estimand(m), "log_likelihood": float(ll.total)})
     return out
+
+
+# ---------------------------------------------------------------------------
+# Bayesian networks (BayesianNetwork.fit(missingness=...) and log_likelihood)
+# ---------------------------------------------------------------------------
+
+def _check_fixed(fixed_missingness, resolved, bn) -> dict:
+    """Validate ``fixed_missingness={var: table}`` against the resolved indicators."""
+    out = {}
+    for v, table in dict(fixed_missingness or {}).items():
+        if v not in resolved:
+            raise ValueError(f"fixed_missingness names {v!r}, which has no missingness indicator "
+                             f"under this mechanism and data; indicators: {sorted(resolved)!r}.")
+        shape = tuple(bn.cardinalities[p] for p in resolved[v]) + (2,)
+        t = np.asarray(table, dtype=np.float64)
+        if t.shape != shape:
+            if t.shape == shape[:-1]:
+                t = np.stack([1.0 - t, t], axis=-1)
+            else:
+                raise ValueError(f"fixed_missingness[{v!r}] must have shape {shape} (parents "
+                                 f"{list(resolved[v])!r} then (observed, missing)) or "
+                                 f"{shape[:-1]} (P(missing)); got {t.shape}.")
+        if np.any(t < 0) or np.any(t > 1) or not np.allclose(t.sum(-1), 1.0, atol=1e-9):
+            raise ValueError(f"fixed_missingness[{v!r}] must hold probabilities in [0, 1] whose "
+                             "last axis sums to 1.")
+        out[v] = t
+    return out
+
+
+def fit_bayesnet(bn, data, mechanism, *, fixed_missingness=None, columns=None, init="random",
+                 **fit_params):
+    """Joint EM fit of θ (the network's CPTs) and δ (indicator CPTs) under ``mechanism``.
+
+    Called by ``BayesianNetwork.fit(data, missingness=..., fixed_missingness=...)``.
+    Sets on ``bn``: the fitted CPTs, ``missingness_`` (``{variable: δ table of
+    shape (*parent_cards, 2)}``, ``[..., 1]`` = P(missing | parents)),
+    ``missingness_parents_`` (``{variable: parents}``), ``mechanism_``,
+    ``history_``, ``n_iter_``, ``converged_`` and ``log_likelihood_`` (of data
+    *and* missingness pattern, ``log p(x_obs, m)``).
+    """
+    if mechanism is None:
+        mechanism = MCAR()
+    mechanism = check_mechanism(mechanism)
+    codes = bn._codes(data, columns)
+    resolved = mechanism.resolve(bn.variables, codes)
+    fixed = _check_fixed(fixed_missingness, resolved, bn)
+    delta0 = {}
+    if init == "current" and getattr(bn, "missingness_parents_", None) == resolved:
+        delta0.update(bn.missingness_)
+    delta0.update(fixed)
+    aug, names = augment_network(bn, resolved, delta0)
+    aug_codes = augment_codes(codes, bn.variables, resolved)
+    aug.fit(aug_codes, init=init, _fixed={names[v] for v in fixed}, **fit_params)
+    for v in bn.variables:
+        bn.cpts._set_unchecked(v, aug.cpts[v])
+    bn.missingness_ = {v: aug.cpts[names[v]].copy() for v in resolved}
+    bn.missingness_parents_ = dict(resolved)
+    bn.mechanism_ = mechanism
+    bn.history_ = list(aug.history_)
+    bn.n_iter_ = aug.n_iter_
+    bn.converged_ = aug.converged_
+    bn.log_likelihood_ = aug.log_likelihood_
+    return bn
+
+
+def bayesnet_log_likelihood(bn, data, mechanism, *, columns=None, n_jobs=None
+                            ) -> LogLikelihoodParts:
+    """``log p(x_obs, m)`` split into its θ and δ parts, with the fitted δ of ``bn``."""
+    mechanism = check_mechanism(mechanism)
+    if not hasattr(bn, "missingness_"):
+        raise ValueError("This network has no fitted missingness mechanism; call "
+                         "fit(data, missingness=...) first.")
+    if mechanism != bn.mechanism_:
+        raise ValueError(f"The network was fitted with missingness={bn.mechanism_!r}, not "
+                         f"{mechanism!r}; refit to evaluate another mechanism.")
+    codes = bn._codes(data, columns)
+    resolved = bn.missingness_parents_
+    if isinstance(mechanism, MAR):
+        mechanism._check(bn.variables, codes, mechanism._parents(),
+                         {v for v in bn.variables if np.all(codes[:, bn.variables.index(v)] == MISSING)})
+    aug, names = augment_network(bn, resolved, bn.missingness_)
+    total = aug.log_likelihood(augment_codes(codes, bn.variables, resolved), n_jobs=n_jobs)
+    theta = bn.log_likelihood(codes, n_jobs=n_jobs)
+    return LogLikelihoodParts(float(total), float(theta), float(total - theta), mechanism)
