@@ -90,7 +90,20 @@ class BayesianNetwork:
         Number of M-steps of that fit.
     converged_ : bool
     log_likelihood_ : float
-        Log-likelihood of the fitted CPTs on the training data.
+        Log-likelihood of the fitted CPTs on the training data (of data and
+        missingness pattern when fitted with ``missingness=``).
+    n_best_ : int
+        Number of restarts whose final objective is within 1e-6 (relative) of
+        the best one.
+    init_objectives_ : list of float
+        Final objective of every restart.
+    missingness_ : dict
+        Only after ``fit(..., missingness=mechanism)``: ``{variable: δ table of
+        shape (*parent_cards, 2)}``; ``[..., 1]`` is P(missing | parents).
+    missingness_parents_ : dict
+        ``{variable: parents of its indicator}`` for the fitted mechanism.
+    mechanism_ : MCAR, MAR or MNAR
+        The fitted mechanism.
 
     Notes
     -----
@@ -396,6 +409,8 @@ class BayesianNetwork:
         self.n_iter_ = best.n_iter
         self.converged_ = best.converged
         self.log_likelihood_ = best.log_likelihood
+        self.n_best_ = int(best.extra.get("n_best", 1))
+        self.init_objectives_ = list(best.extra.get("objectives", [best.objective]))
         return self
 
     # ------------------------------------------------------------------ inference

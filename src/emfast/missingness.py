@@ -518,3 +518,69 @@ def bayesnet_log_likelihood(bn, data, mechanism, *, columns=None, n_jobs=None
     total = aug.log_likelihood(augment_codes(codes, bn.variables, resolved), n_jobs=n_jobs)
     theta = bn.log_likelihood(codes, n_jobs=n_jobs)
     return LogLikelihoodParts(float(total), float(theta), float(total - theta), mechanism)
+
+
+# ---------------------------------------------------------------------------
+# Latent class models (LatentClassModel(missingness=...))
+# ---------------------------------------------------------------------------
+
+def latent_class_network(names: Sequence[str], cards: Sequence[int], n_classes: int,
+                         class_name: str = "class"):
+    """The latent class model as a Bayesian network: hidden root ``class`` → every item.
+
+    Returns ``(network, class node name)``; the class node is renamed
+    (``_class``, ``__class``, ...) if an item already uses the name.
+    """
+    from .bayesnet import BayesianNetwork
+
+    names = [str(n) for n in names]
+    if len(set(names)) != len(names):
+        raise ValueError(f"item names must be distinct as strings; got {names!r}.")
+    cls = class_name
+    while cls in names:
+        cls = "_" + cls
+    cardinalities = {cls: int(n_classes)}
+    cardinalities.update({n: int(c) for n, c in zip(names, cards)})
+    return BayesianNetwork([(cls, n) for n in names], cardinalities), cls
+
+
+def fit_latent_class(codes: np.ndarray, names: Sequence[str], cards: Sequence[int],
+                     n_classes: int, mechanism, *, init_theta=None, **fit_params) -> dict:
+    """Joint fit of a latent class model and a missingness mechanism.
+
+    The mechanism names items by their names and may name the latent class
+    as ``"class"`` (e.g. ``MNAR({"V16": ["class"]})``: how often V16 is
+    missing depends on the class). Returns a dict of fitted quantities for
+    ``LatentClassModel``: ``theta`` ([weights, item tables...] in the
+    network's class order), ``missingness`` ({item: δ}), ``parents``
+    ({item: parents with the class node called "class"}), ``history``,
+    ``n_iter``, ``converged``, ``log_likelihood``, ``network`` (the fitted
+    network without indicators) and ``class_name``.
+    """
+    mechanism = check_mechanism(mechanism)
+    str_names = [str(n) for n in names]
+    bn, cls = latent_class_network(str_names, cards, n_classes)
+    # translate "class" in the mechanism to the class node name
+    if mechanism.parents is not None and cls != "class":
+        parents = {k: [cls if p == "class" else p for p in ([v] if isinstance(v, str) else v)]
+                   for k, v in dict(mechanism.parents).items()}
+        mechanism = type(mechanism)(parents)
+    full = np.concatenate([np.full((codes.shape[0], 1), MISSING, np.int32), codes], axis=1)
+    init = "random"
+    if init_theta is not None:
+        bn.cpts[cls] = init_theta[0]
+        for n, t in zip(str_names, init_theta[1:]):
+            bn.cpts[n] = t
+        init = "current"
+    fit_bayesnet(bn, full, mechanism, init=init, **fit_params)
+    theta = [bn.cpts[cls]] + [bn.cpts[n] for n in str_names]
+    return {
+        "theta": theta, "missingness": {names[str_names.index(v)]: t
+                                        for v, t in bn.missingness_.items()},
+        "parents": {names[str_names.index(v)]: tuple("class" if p == cls else p for p in pa)
+                    for v, pa in bn.missingness_parents_.items()},
+        "history": bn.history_, "n_iter": bn.n_iter_, "converged": bn.converged_,
+        "log_likelihood": bn.log_likelihood_, "network": bn, "class_name": cls,
+        "n_best": getattr(bn, "n_best_", 1),
+        "objectives": getattr(bn, "init_objectives_", [bn.history_[-1]]),
+    }
