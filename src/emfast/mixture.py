@@ -65,6 +65,17 @@ class LatentClassModel(BaseEstimator):
     warm_start : bool, default=False
         When True and the model is fitted, ``fit`` continues from the fitted
         parameters (one run, ``n_init`` and ``init`` ignored).
+    missingness : MCAR, MAR, MNAR or None, default=None
+        Model why items are missing (see :mod:`emfast.missingness`). ``None``
+        is the ignorable fit. With a mechanism, indicator variables are added
+        (the model is fitted as a Bayesian network with a hidden root
+        ``"class"``, which the mechanism may name as a parent, e.g.
+        ``MNAR({"item 3": ["class"]})``) and θ and δ are fitted jointly;
+        ``log_likelihood_`` and ``history_`` are then those of the data and
+        the missingness pattern, and :meth:`predict_proba` includes the
+        pattern's evidence about the class. The fit statistics (``bic``...)
+        and ``score_samples`` always refer to ``log p(x_obs | θ)``.
+        Not combinable with ``warm_start``.
 
     Attributes
     ----------
@@ -91,6 +102,12 @@ class LatentClassModel(BaseEstimator):
         (relative) of the best: ``n_best_ == n_init`` suggests a stable optimum.
     init_objectives_ : list of float
         Final objective of every initialisation.
+    missingness_ : dict
+        Only with ``missingness=``: ``{item name: δ table of shape
+        (*parent_cards, 2)}``, ``[..., 1]`` = P(missing | parents); a class axis
+        follows the order of ``weights_``.
+    missingness_parents_ : dict
+        ``{item name: parents of its indicator}`` (the class is ``"class"``).
 
     See Also
     --------
@@ -120,7 +137,7 @@ class LatentClassModel(BaseEstimator):
 
     def __init__(self, n_classes=2, *, max_iter=1000, tol=1e-6, n_init=1, pseudocount=0.0,
                  init="random", n_categories=None, random_state=None, n_jobs=None,
-                 verbose=False, warm_start=False):
+                 verbose=False, warm_start=False, missingness=None):
         self.n_classes = n_classes
         self.max_iter = max_iter
         self.tol = tol
@@ -132,6 +149,7 @@ class LatentClassModel(BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.warm_start = warm_start
+        self.missingness = missingness
 
     # ------------------------------------------------------------------
     # data
@@ -298,6 +316,13 @@ class LatentClassModel(BaseEstimator):
             codes = check_data(X, names, cards)
         else:
             codes, names, cards = self._validate_fit_data(X)
+        for attr in ("missingness_", "missingness_parents_", "_mech_"):
+            self.__dict__.pop(attr, None)
+        if self.missingness is not None:
+            if warm:
+                raise ValueError("warm_start cannot be combined with missingness=; refit from "
+                                 "scratch.")
+            return self._fit_with_missingness(codes, names, cards, K)
         # rows with nothing observed add nothing (not even to the tol scale)
         n_rows = max(1, int(np.sum((codes != MISSING).any(axis=1))))
         comp = compress_rows(codes)
@@ -381,6 +406,61 @@ class LatentClassModel(BaseEstimator):
         self.init_objectives_ = list(best.extra.get("objectives", [best.objective]))
         return self
 
+    def _fit_with_missingness(self, codes, names, cards, K):
+        from .missingness import fit_latent_class
+
+        init_theta = self._check_theta(self.init, K, cards) if isinstance(self.init, dict) \
+            else None
+        res = fit_latent_class(codes, names, cards, K, self.missingness, init_theta=init_theta,
+                               max_iter=int(self.max_iter), tol=float(self.tol),
+                               n_init=int(self.n_init), pseudocount=float(self.pseudocount),
+                               random_state=self.random_state, n_jobs=self.n_jobs,
+                               verbose=bool(self.verbose))
+        theta = res["theta"]
+        order = np.argsort(-theta[0], kind="stable")
+        self.weights_ = np.ascontiguousarray(theta[0][order])
+        self.item_probs_ = [np.ascontiguousarray(t[order]) for t in theta[1:]]
+        delta = {}
+        for v, t in res["missingness"].items():
+            pa = res["parents"][v]
+            if "class" in pa:
+                t = np.take(t, order, axis=pa.index("class"))
+            delta[v] = np.ascontiguousarray(t)
+        self.missingness_ = delta
+        self.missingness_parents_ = dict(res["parents"])
+        self._mech_ = {"network": res["network"], "class_name": res["class_name"],
+                       "order": order}
+        self.n_categories_ = list(cards)
+        self.n_features_in_ = len(cards)
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.log_likelihood_ = float(res["log_likelihood"])
+        self.history_ = list(res["history"])
+        self.n_iter_ = int(res["n_iter"])
+        self.converged_ = bool(res["converged"])
+        self.n_best_ = int(res["n_best"])
+        self.init_objectives_ = list(res["objectives"])
+        return self
+
+    def _predict_proba_mechanism(self, codes):
+        """Class posterior including the indicators' evidence, p(z | x_obs, m)."""
+        from .missingness import augment_codes, augment_network
+
+        net = self._mech_["network"]
+        cls = self._mech_["class_name"]
+        str_names = [str(n) for n in self.feature_names_in_]
+        parents = {str(v): tuple(cls if p == "class" else p for p in pa)
+                   for v, pa in self.missingness_parents_.items()}
+        inv = np.argsort(self._mech_["order"])
+        delta = {}
+        for v, t in self.missingness_.items():
+            pa = self.missingness_parents_[v]
+            delta[str(v)] = np.take(t, inv, axis=pa.index("class")) if "class" in pa else t
+        aug, _ = augment_network(net, parents, delta)
+        full = np.concatenate([np.full((codes.shape[0], 1), MISSING, np.int32), codes], axis=1)
+        A = augment_codes(full, net.variables, parents)
+        post = aug.predict_proba(A, [cls])[cls]
+        return post[:, self._mech_["order"]]
+
     def _raise_zero(self, status, comp, codes):
         u = int(np.flatnonzero(status)[0])
         if comp is not None:
@@ -444,6 +524,8 @@ class LatentClassModel(BaseEstimator):
         codes, post, _, status = self._infer(X)
         if status.any():
             self._raise_zero(status, None, codes)
+        if hasattr(self, "_mech_"):
+            return self._predict_proba_mechanism(codes)
         return post
 
     def predict(self, X):
