@@ -358,3 +358,14 @@ def test_dataframe_labels_in_and_out(rng):
     assert out["A"].tolist() == ["z", "x", "x"] and out["Z"].tolist() == ["yes", "no", "no"]
     with pytest.raises(ValueError, match=r"'w' .* not a state of variable 'A'"):
         bn.score_samples(pd.DataFrame({"A": ["w"]}))
+
+
+def test_inference_threads_agree(rng):
+    bn = O.random_network(rng, n_vars=7)
+    X, _ = O.random_data(bn, rng, 4000)
+    np.testing.assert_allclose(bn.score_samples(X, n_jobs=2), bn.score_samples(X, n_jobs=1),
+                               rtol=1e-13)
+    a, b = bn.predict_proba(X, n_jobs=2), bn.predict_proba(X, n_jobs=1)
+    for v in bn.variables:
+        np.testing.assert_allclose(a[v], b[v], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(bn.impute(X, n_jobs=2), bn.impute(X, n_jobs=1))
