@@ -18,6 +18,9 @@
 #   4. accumulate: family expected counts (times the row weight) or query
 #      marginals; or trace back a MAP completion / a posterior sample.
 #
+# A separator whose variables are all observed in the row carries the constant
+# message 1 (after scaling): no message is sent, multiplied or distributed.
+#
 # Status per row: 0 ok, 1 the evidence has probability 0 (or underflowed).
 
 from libc.math cimport log, INFINITY
@@ -34,7 +37,7 @@ cdef struct BNTree:
     Py_ssize_t max_t           # most targets owned by one clique
     const int32_t* clq_ptr     # (n_cl + 1,)
     const int32_t* clq_vars
-    const int64_t* clq_off     # (n_cl + 1,) offsets of clique tables in the phi buffer
+    const int64_t* clq_off     # (n_cl + 1,) full-table offsets (sizes only; rows use W.poff)
     const int32_t* order       # (n_cl,) breadth first, order[0] = root
     const int32_t* parent      # (n_cl,)
     const int32_t* card        # (n_vars,)
@@ -48,7 +51,7 @@ cdef struct BNTree:
     const int64_t* vt_ptr      # (len clq_vars + 1,) targets indexed by clique variable g ...
     const int32_t* vt_t        # ... (relative target number within the clique)
     const int64_t* vt_stride
-    const int64_t* map_off
+    const int64_t* map_off     # (n_t + 1,) full-size map offsets (sizes only; rows use W.moff)
     const int32_t* up_tgt
     const int32_t* down_tgt
 
@@ -57,7 +60,7 @@ cdef struct BNWork:
     double* phi        # sum of clique sizes
     double* msg        # sum of separator sizes
     double* nu         # max separator size
-    int32_t* maps      # map_off[n_targets]
+    int32_t* maps      # map_off[n_targets] entries (an upper bound of what a row packs)
     int64_t* msize     # (n_cl,) reduced size of each clique for this row
     int64_t* cur       # (max targets per clique,)
     int64_t* moff      # (n_targets,) where target t's map starts for this row (packed)
