@@ -437,7 +437,7 @@ def bn_infer(const int32_t[:, ::1] X,         # IN  (n, n_vars) codes, -1 missin
               map_off, up_tgt, down_tgt)
     cdef Py_ssize_t n = X.shape[0], i, tid
     cdef Py_ssize_t n_clv = clq_vars.shape[0]
-    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=8):
+    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
         tid = threadid()
         status[i] = _bn_infer_row(&T, &theta[0], &X[i, 0], weights[i], &counts[tid, 0],
                                   &qout[i, 0], &fbuf[tid, 0], &ibuf[tid, 0], &lbuf[tid, 0],
@@ -474,7 +474,7 @@ def bn_complete(const int32_t[:, ::1] X,      # IN  (n, n_vars) codes, -1 missin
               map_off, up_tgt, down_tgt)
     cdef Py_ssize_t n = X.shape[0], i, tid
     cdef Py_ssize_t n_clv = clq_vars.shape[0]
-    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=8):
+    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
         tid = threadid()
         status[i] = _bn_complete_row(&T, &theta[0], &X[i, 0], &u[i, 0], &out[i, 0],
                                      &fbuf[tid, 0], &ibuf[tid, 0], &lbuf[tid, 0], phi_size,
