@@ -358,3 +358,63 @@ def test_dataframe_labels_in_and_out(rng):
     assert out["A"].tolist() == ["z", "x", "x"] and out["Z"].tolist() == ["yes", "no", "no"]
     with pytest.raises(ValueError, match=r"'w' .* not a state of variable 'A'"):
         bn.score_samples(pd.DataFrame({"A": ["w"]}))
+
+
+def test_inference_threads_agree(rng):
+    bn = O.random_network(rng, n_vars=7)
+    X, _ = O.random_data(bn, rng, 4000)
+    np.testing.assert_allclose(bn.score_samples(X, n_jobs=2), bn.score_samples(X, n_jobs=1),
+                               rtol=1e-13)
+    a, b = bn.predict_proba(X, n_jobs=2), bn.predict_proba(X, n_jobs=1)
+    for v in bn.variables:
+        np.testing.assert_allclose(a[v], b[v], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(bn.impute(X, n_jobs=2), bn.impute(X, n_jobs=1))
+
+
+def test_hidden_root_matches_latent_class_em(rng):
+    """A hidden root with independent children is a latent class model: the BN fit equals a
+    direct NumPy latent-class EM iteration by iteration.
+
+    BN EM treats a missing item as latent, so its M-step adds post(z) * theta_old(x | z) for
+    the rows where the item is missing. (An LCA EM that skips missing items instead has the
+    same fixed points but a different trajectory.)"""
+    K, cards = 3, [2, 3, 4, 2, 3]
+    items = [f"I{j}" for j in range(len(cards))]
+    bn = em.BayesianNetwork([("Z", v) for v in items], dict({"Z": K}, **dict(zip(items, cards))))
+    truth = bn.copy()
+    truth.cpts["Z"] = rng.dirichlet(np.ones(K))
+    for v, m in zip(items, cards):
+        truth.cpts[v] = rng.dirichlet(np.ones(m), size=K)
+    X = truth.sample(800, random_state=rng)[:, 1:]
+    X[rng.random(X.shape) < 0.25] = -1
+    for v, m in zip(items, cards):
+        bn.cpts[v] = rng.dirichlet(np.ones(m), size=K)
+    bn.cpts["Z"] = rng.dirichlet(np.ones(K))
+    w, probs = bn.cpts["Z"].copy(), [bn.cpts[v].copy() for v in items]
+    hist = []
+    for it in range(6):
+        logp = np.tile(np.log(w), (len(X), 1))
+        for j, b in enumerate(probs):
+            o = X[:, j] >= 0
+            logp[o] += np.log(b[:, X[o, j]].T)
+        mx = logp.max(axis=1, keepdims=True)
+        post = np.exp(logp - mx)
+        s = post.sum(axis=1, keepdims=True)
+        hist.append(float(np.sum(np.log(s) + mx)))
+        if it == 5:
+            break            # fit(max_iter=5): 5 M-steps, then one E-step to score them
+        post /= s
+        w = post.sum(axis=0) / len(X)
+        new = []
+        for j, m in enumerate(cards):
+            cnt = np.zeros((K, m))
+            o = X[:, j] >= 0
+            np.add.at(cnt.T, X[o, j], post[o])
+            cnt += post[~o].sum(axis=0)[:, None] * probs[j]
+            new.append(cnt / cnt.sum(axis=1, keepdims=True))
+        probs = new
+    fit = _fit(bn.copy(), X, columns=items, init="current", max_iter=5, tol=0)
+    np.testing.assert_allclose(fit.history_, hist, rtol=1e-11)
+    np.testing.assert_allclose(fit.cpts["Z"], w, rtol=1e-10)
+    for v, b in zip(items, probs):
+        np.testing.assert_allclose(fit.cpts[v], b, rtol=1e-10)

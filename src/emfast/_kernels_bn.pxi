@@ -18,6 +18,9 @@
 #   4. accumulate: family expected counts (times the row weight) or query
 #      marginals; or trace back a MAP completion / a posterior sample.
 #
+# A separator whose variables are all observed in the row carries the constant
+# message 1 (after scaling): no message is sent, multiplied or distributed.
+#
 # Status per row: 0 ok, 1 the evidence has probability 0 (or underflowed).
 
 from libc.math cimport log, INFINITY
@@ -34,7 +37,7 @@ cdef struct BNTree:
     Py_ssize_t max_t           # most targets owned by one clique
     const int32_t* clq_ptr     # (n_cl + 1,)
     const int32_t* clq_vars
-    const int64_t* clq_off     # (n_cl + 1,) offsets of clique tables in the phi buffer
+    const int64_t* clq_off     # (n_cl + 1,) full-table offsets (sizes only; rows use W.poff)
     const int32_t* order       # (n_cl,) breadth first, order[0] = root
     const int32_t* parent      # (n_cl,)
     const int32_t* card        # (n_vars,)
@@ -48,7 +51,7 @@ cdef struct BNTree:
     const int64_t* vt_ptr      # (len clq_vars + 1,) targets indexed by clique variable g ...
     const int32_t* vt_t        # ... (relative target number within the clique)
     const int64_t* vt_stride
-    const int64_t* map_off
+    const int64_t* map_off     # (n_t + 1,) full-size map offsets (sizes only; rows use W.moff)
     const int32_t* up_tgt
     const int32_t* down_tgt
 
@@ -57,7 +60,7 @@ cdef struct BNWork:
     double* phi        # sum of clique sizes
     double* msg        # sum of separator sizes
     double* nu         # max separator size
-    int32_t* maps      # map_off[n_targets]
+    int32_t* maps      # map_off[n_targets] entries (an upper bound of what a row packs)
     int64_t* msize     # (n_cl,) reduced size of each clique for this row
     int64_t* cur       # (max targets per clique,)
     int64_t* moff      # (n_targets,) where target t's map starts for this row (packed)
@@ -434,7 +437,7 @@ def bn_infer(const int32_t[:, ::1] X,         # IN  (n, n_vars) codes, -1 missin
               map_off, up_tgt, down_tgt)
     cdef Py_ssize_t n = X.shape[0], i, tid
     cdef Py_ssize_t n_clv = clq_vars.shape[0]
-    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=8):
+    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
         tid = threadid()
         status[i] = _bn_infer_row(&T, &theta[0], &X[i, 0], weights[i], &counts[tid, 0],
                                   &qout[i, 0], &fbuf[tid, 0], &ibuf[tid, 0], &lbuf[tid, 0],
@@ -471,7 +474,7 @@ def bn_complete(const int32_t[:, ::1] X,      # IN  (n, n_vars) codes, -1 missin
               map_off, up_tgt, down_tgt)
     cdef Py_ssize_t n = X.shape[0], i, tid
     cdef Py_ssize_t n_clv = clq_vars.shape[0]
-    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=8):
+    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
         tid = threadid()
         status[i] = _bn_complete_row(&T, &theta[0], &X[i, 0], &u[i, 0], &out[i, 0],
                                      &fbuf[tid, 0], &ibuf[tid, 0], &lbuf[tid, 0], phi_size,

@@ -691,7 +691,8 @@ class _Compiled:
         n = rows.shape[0]
         fbuf, ibuf, lbuf, map_size = self._work(tg, n_threads)
         n_params = int(self.tree.cpt_off[-1])
-        counts = np.zeros((n_threads if do_counts else 1, n_params), np.float64)
+        # one slab per thread (the kernel takes &counts[tid, 0] even when it does not count)
+        counts = np.zeros((n_threads, n_params if do_counts else 1), np.float64)
         q = np.zeros((n, max(n_query, 1)), np.float64) if n_query else np.zeros((n, 1))
         ll = np.empty(n, np.float64)
         status = np.zeros(n, np.int32)
