@@ -96,7 +96,7 @@ def bench_emfast_kernel(X, w0, items0, threads, repeats):
     status = np.empty(len(rows), dtype=np.int32)
 
     def run():
-        wc, ic = np.zeros((threads, K)), np.zeros((threads, S, K))
+        wc, ic = np.zeros((threads, K + 8)), np.zeros((threads, S, K))
         _kernels.lca_estep(rows, rw, log_w, log_items, offsets, post, ll, status, wc, ic,
                            True, threads)
     med, best, _ = timed(run, max(repeats, 5) * 3)
