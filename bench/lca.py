@@ -81,6 +81,28 @@ def bench_emfast(X, w0, items0, iters, threads, repeats):
     return statistics.median(whole), min(whole), statistics.median(marg), m.history_
 
 
+def bench_emfast_kernel(X, w0, items0, threads, repeats):
+    """One E-step of the compiled kernel alone (distinct rows, counts accumulated)."""
+    from emfast import _kernels
+    from emfast.data import compress_rows
+    comp = compress_rows(X)
+    rows, rw = comp.rows, comp.counts.astype(np.float64)
+    K, cards = len(w0), [t.shape[1] for t in items0]
+    S = sum(cards)
+    offsets = np.concatenate([[0], np.cumsum(cards[:-1])]).astype(np.int64)
+    log_items = np.ascontiguousarray(np.log(np.concatenate(items0, axis=1)).T)
+    log_w = np.log(w0)
+    post, ll = np.empty((len(rows), K)), np.empty(len(rows))
+    status = np.empty(len(rows), dtype=np.int32)
+
+    def run():
+        wc, ic = np.zeros((threads, K + 8)), np.zeros((threads, S, K))
+        _kernels.lca_estep(rows, rw, log_w, log_items, offsets, post, ll, status, wc, ic,
+                           True, threads)
+    med, best, _ = timed(run, max(repeats, 5) * 3)
+    return med, best
+
+
 def bench_stepmix(X, w0, items0, iters, threads, repeats):
     from stepmix.stepmix import StepMix
     from threadpoolctl import threadpool_limits
@@ -184,7 +206,7 @@ def main():
     print(f"workload: n={a.n}, {a.items} items x {a.categories} categories, K={a.classes}, "
           f"{a.missing:.0%} MCAR, {a.iters} iterations, seed {a.seed}")
     print("emfast rows: whole fit (validation + compression + 11 E-steps) / 10 iterations; "
-          "'marginal' = cost of one more iteration")
+          "'marginal' = cost of one more iteration; 'kernel only' = one E-step in the kernel")
     print(f"{'library':<28}{'threads':>8}{'s/iter (median)':>18}{'best':>10}{'vs StepMix 1t':>16}")
     results = {}
     traj = {}
@@ -192,6 +214,8 @@ def main():
         med, best, marg, h = bench_emfast(X, w0, items0, a.iters, t, a.repeats)
         results[("emfast", t)] = (med, best)
         results[("emfast (marginal)", t)] = (marg, marg)
+        results[("emfast (E-step kernel only)", t)] = bench_emfast_kernel(X, w0, items0, t,
+                                                                           a.repeats)
         traj["emfast"] = h
     if "stepmix" in peers:
         for t in a.threads:

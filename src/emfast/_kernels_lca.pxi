@@ -152,7 +152,8 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
               double[:, ::1] post,                 # OUT (n, K) class posteriors
               double[::1] loglik,                  # OUT (n,) log p(x_obs) of every row
               int32_t[::1] status,                 # OUT (n,) 0 ok, 1 probability zero
-              double[:, ::1] wcounts,              # INOUT (n_threads, K) zeroed by caller
+              double[:, ::1] wcounts,              # INOUT (n_threads, >= K) zeroed by caller;
+                                                   #   columns K.. are padding (false sharing)
               double[:, :, ::1] icounts,           # INOUT (n_threads, S, K) zeroed by caller
               bint accumulate,                     # IN  add expected counts to the slabs
               int n_threads):                      # IN  OpenMP threads (<= slab count)
@@ -177,12 +178,12 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
     # shape checks (cheap; the loop below uses raw pointers, so they are not optional)
     if (row_weights.shape[0] != n or post.shape[0] != n or post.shape[1] != K
             or loglik.shape[0] != n or status.shape[0] != n or log_items.shape[1] != K
-            or offsets.shape[0] != J or wcounts.shape[1] != K or icounts.shape[2] != K
+            or offsets.shape[0] != J or wcounts.shape[1] < K or icounts.shape[2] != K
             or wcounts.shape[0] < 1 or icounts.shape[0] < 1 or icounts.shape[1] < 1):
         raise ValueError("lca_estep: inconsistent array shapes.")
     if accumulate and (wcounts.shape[0] < n_threads or icounts.shape[0] < n_threads
                        or icounts.shape[1] != S):
-        raise ValueError("lca_estep: the count slabs need shape (n_threads, K) and "
+        raise ValueError("lca_estep: the count slabs need shape (n_threads, >= K) and "
                          "(n_threads, S, K).")
     if n == 0 or J == 0 or K == 0:
         return

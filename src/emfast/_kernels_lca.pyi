@@ -11,7 +11,7 @@ def lca_estep(
     post: NDArray[np.float64],       # OUT (n, K)
     loglik: NDArray[np.float64],     # OUT (n,)
     status: NDArray[np.int32],       # OUT (n,)
-    wcounts: NDArray[np.float64],    # INOUT (n_threads, K)
+    wcounts: NDArray[np.float64],    # INOUT (n_threads, >= K), extra columns = padding
     icounts: NDArray[np.float64],    # INOUT (n_threads, S, K)
     accumulate: bool,
     n_threads: int,

@@ -231,7 +231,8 @@ class LatentClassModel(BaseEstimator):
         # small inputs: one thread (an OpenMP team costs more than it saves)
         n_threads = int(max(1, min(n_threads, (n * rows.shape[1] * K) // 100_000)))
         slabs = n_threads if accumulate else 1
-        wc = np.zeros((slabs, K), dtype=np.float64)
+        # each thread's class counts padded to its own cache lines (false sharing)
+        wc = np.zeros((slabs, K + 8), dtype=np.float64)
         ic = np.zeros((slabs, S, K) if accumulate else (1, 1, K), dtype=np.float64)
         _kernels.lca_estep(rows, row_w, log_w, log_items, offsets, post, loglik, status,
                            wc, ic, bool(accumulate), int(n_threads))
@@ -339,11 +340,12 @@ class LatentClassModel(BaseEstimator):
                                                         n_threads, out=buffers)
             if status.any():
                 self._raise_zero(status, comp, None)
-            wcnt = wc.sum(axis=0)
+            wcnt = wc[:, :K].sum(axis=0)
             icnt = ic.sum(axis=0).T  # (K, S)
             counts = [wcnt] + [np.ascontiguousarray(icnt[:, o:o + m])
                                for o, m in zip(offsets, cards)]
-            return counts, float(np.dot(row_w, ll))
+            # not np.dot: a BLAS call may wake a thread pool (milliseconds on a busy machine)
+            return counts, float(np.sum(row_w * ll))
 
         seg = np.repeat(np.arange(len(cards)), cards)
         starts = offsets.copy()
@@ -796,7 +798,7 @@ class LatentClassModel(BaseEstimator):
         comp = compress_rows(codes)
         _, ll, _, _, _ = self._run_kernel(comp.rows, comp.counts.astype(np.float64), theta,
                                           offsets, S, False, 1)
-        return float(np.dot(comp.counts, ll))
+        return float(np.sum(comp.counts * ll))
 
     def free_parameters(self):
         """The fitted parameters as the free vector used by :meth:`observed_information`."""
