@@ -37,3 +37,43 @@ def hmm_viterbi(X: NDArray[np.int32], frame: NDArray[np.floating], offsets: NDAr
                 status: NDArray[np.int32], bad_t: NDArray[np.int64],
                 backptr: NDArray[np.int32], work: NDArray[np.float64],
                 n_threads: int) -> None: ...
+
+# ---------------------------------------------------------------- latent class models
+def lca_estep(
+    X: NDArray[np.int32],            # IN  (n, J) codes, -1 = missing
+    row_weights: NDArray[np.float64],  # IN  (n,)
+    log_w: NDArray[np.float64],      # IN  (K,)
+    log_items: NDArray[np.float64],  # IN  (S, K)
+    offsets: NDArray[np.int64],      # IN  (J,)
+    post: NDArray[np.float64],       # OUT (n, K)
+    loglik: NDArray[np.float64],     # OUT (n,)
+    status: NDArray[np.int32],       # OUT (n,)
+    wcounts: NDArray[np.float64],    # INOUT (n_threads, >= K), extra columns = padding
+    icounts: NDArray[np.float64],    # INOUT (n_threads, S, K)
+    accumulate: bool,
+    n_threads: int,
+) -> None: ...
+
+# ---------------------------------------------------------------- Bayesian networks
+def bn_infer(
+    X: NDArray[np.int32], weights: NDArray[np.float64], theta: NDArray[np.float64],
+    clq_ptr: NDArray[np.int32], clq_vars: NDArray[np.int32], clq_off: NDArray[np.int64], order: NDArray[np.int32],
+    parent: NDArray[np.int32], card: NDArray[np.int32], sep_off: NDArray[np.int64],
+    t_ptr: NDArray[np.int32], t_kind: NDArray[np.int32], t_ref: NDArray[np.int64], nz_ptr: NDArray[np.int64], nz_pos: NDArray[np.int32],
+    nz_stride: NDArray[np.int64], vt_ptr: NDArray[np.int64], vt_t: NDArray[np.int32], vt_stride: NDArray[np.int64], map_off: NDArray[np.int64],
+    up_tgt: NDArray[np.int32], down_tgt: NDArray[np.int32],
+    counts: NDArray[np.float64], qout: NDArray[np.float64], ll: NDArray[np.float64], status: NDArray[np.int32],
+    fbuf: NDArray[np.float64], ibuf: NDArray[np.int32], lbuf: NDArray[np.int64],
+    do_counts: bool, do_query: bool, n_threads: int,
+) -> None: ...
+def bn_complete(
+    X: NDArray[np.int32], theta: NDArray[np.float64],
+    clq_ptr: NDArray[np.int32], clq_vars: NDArray[np.int32], clq_off: NDArray[np.int64], order: NDArray[np.int32],
+    parent: NDArray[np.int32], card: NDArray[np.int32], sep_off: NDArray[np.int64],
+    t_ptr: NDArray[np.int32], t_kind: NDArray[np.int32], t_ref: NDArray[np.int64], nz_ptr: NDArray[np.int64], nz_pos: NDArray[np.int32],
+    nz_stride: NDArray[np.int64], vt_ptr: NDArray[np.int64], vt_t: NDArray[np.int32], vt_stride: NDArray[np.int64], map_off: NDArray[np.int64],
+    up_tgt: NDArray[np.int32], down_tgt: NDArray[np.int32],
+    u: NDArray[np.float64], out: NDArray[np.int32], score: NDArray[np.float64], status: NDArray[np.int32],
+    fbuf: NDArray[np.float64], ibuf: NDArray[np.int32], lbuf: NDArray[np.int64],
+    maxprod: bool, n_threads: int,
+) -> None: ...
