@@ -11,7 +11,6 @@ from emfast.exceptions import ConvergenceWarning
 import _oracle_bn as O
 from conftest import assert_monotone
 
-NETWORKS = "/work/shared/data/networks"
 
 
 def _cases(rng, n_cases, n_rows=25):
@@ -288,10 +287,9 @@ def test_extra_observed_indicator_nodes(rng):
         np.testing.assert_array_equal(Y[i], best)
 
 
-@pytest.mark.skipif(not os.path.exists(f"{NETWORKS}/alarm.bif.gz"), reason="no ALARM file")
 def test_alarm_fit():
-    read_bif = pytest.importorskip("emfast.io").read_bif
-    bn = read_bif(f"{NETWORKS}/alarm.bif.gz")
+    from emfast.datasets import load_network
+    bn = load_network("alarm")
     rng = np.random.default_rng(0)
     X = bn.sample(3000, random_state=rng)
     X[rng.random(X.shape) < 0.2] = -1
