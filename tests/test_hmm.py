@@ -363,5 +363,6 @@ def test_zero_probability_observation_names_sequence_and_step(fitted):
 def test_stack_emissions_layout(rng):
     tables = [rng.random((3, 2)), rng.random((3, 4))]
     emitT, choff = _stack_emissions(tables)
-    assert emitT.shape == (6, 3) and list(choff) == [0, 2]
+    assert emitT.shape == (7, 3) and list(choff) == [0, 2, 6]
     np.testing.assert_array_equal(emitT[2 + 3], tables[1][:, 3])
+    np.testing.assert_array_equal(emitT[6], 1.0)          # the row a missing code uses

@@ -7,8 +7,10 @@ from libc.math cimport log, INFINITY
 # * K states; transitions ``A`` (K, K) row-major, ``A[j, k] = p(z_t = k | z_{t-1} = j)``.
 # * Emissions come from one of two sources:
 #   - codes: ``X`` (N, C) int32, -1 = missing, and one table ``emitT`` of shape
-#     (sum_c M_c, K) holding the per-channel tables *transposed* and stacked
-#     (channel c occupies rows ``choff[c] .. choff[c] + M_c - 1``), so the
+#     (sum_c M_c + 1, K) holding the per-channel tables *transposed* and stacked
+#     (channel c occupies rows ``choff[c] .. choff[c] + M_c - 1``; the last
+#     row, index ``choff[C] = sum_c M_c``, is all ones (all zeros for the log
+#     table) and stands for a missing code), so the
 #     emission vector of one symbol is a contiguous row of K numbers. The
 #     emission factor of a time step is the product over its observed
 #     channels; a missing channel contributes 1 (it is marginalised).
@@ -26,48 +28,53 @@ from libc.math cimport log, INFINITY
 # count slabs of the calling thread. Nothing of size T x K x K is formed.
 
 
+cdef inline Py_ssize_t _hmm_row(const int32_t* x, Py_ssize_t c, const int64_t* choff,
+                                Py_ssize_t ones_row) noexcept nogil:
+    # row of the stacked table for channel c; a missing code maps to the all-ones
+    # (log: all-zeros) last row, so the hot loops carry no data-dependent branch
+    cdef int32_t v = x[c]
+    return choff[c] + v if v >= 0 else ones_row
+
+
 cdef inline void _hmm_emit_vec(const int32_t* x, Py_ssize_t C, const int64_t* choff,
                                const double* emitT, Py_ssize_t K,
                                double* b) noexcept nogil:
-    # b[k] = prod_{c: x[c] >= 0} emitT[choff[c] + x[c], k]
+    # b[k] = prod_{c: x[c] >= 0} emitT[choff[c] + x[c], k]; emitT has a last row of ones
     cdef Py_ssize_t c, k
-    cdef int32_t v
-    cdef const double* row
+    cdef Py_ssize_t ones_row = choff[C]
+    cdef const double* row = emitT + _hmm_row(x, 0, choff, ones_row) * K
     for k in range(K):
-        b[k] = 1.0
-    for c in range(C):
-        v = x[c]
-        if v >= 0:
-            row = emitT + (choff[c] + v) * K
-            for k in range(K):
-                b[k] *= row[k]
+        b[k] = row[k]
+    for c in range(1, C):
+        row = emitT + _hmm_row(x, c, choff, ones_row) * K
+        for k in range(K):
+            b[k] *= row[k]
 
 
 cdef inline void _hmm_log_emit_vec(const int32_t* x, Py_ssize_t C, const int64_t* choff,
                                    const double* logemitT, Py_ssize_t K,
                                    double* b) noexcept nogil:
-    # b[k] = sum_{c: x[c] >= 0} logemitT[choff[c] + x[c], k]
+    # b[k] = sum_{c: x[c] >= 0} logemitT[choff[c] + x[c], k]; last row of zeros
     cdef Py_ssize_t c, k
-    cdef int32_t v
-    cdef const double* row
+    cdef Py_ssize_t ones_row = choff[C]
+    cdef const double* row = logemitT + _hmm_row(x, 0, choff, ones_row) * K
     for k in range(K):
-        b[k] = 0.0
-    for c in range(C):
-        v = x[c]
-        if v >= 0:
-            row = logemitT + (choff[c] + v) * K
-            for k in range(K):
-                b[k] += row[k]
+        b[k] = row[k]
+    for c in range(1, C):
+        row = logemitT + _hmm_row(x, c, choff, ones_row) * K
+        for k in range(K):
+            b[k] += row[k]
 
 
 cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                      const double* pi,            # IN  (K,)
                      const double* A,             # IN  (K, K)
+                     const double* AT,            # IN  (K, K) transpose of A
                      const floating* frame,       # IN  (T, K) emission likelihoods, or NULL
                      const int32_t* x,            # IN  (T, C) codes (used when frame is NULL)
                      Py_ssize_t C,
-                     const int64_t* choff,        # IN  (C,)
-                     const double* emitT,         # IN  (sum M, K)
+                     const int64_t* choff,        # IN  (C + 1,)
+                     const double* emitT,         # IN  (sum M + 1, K)
                      double* alpha,               # SCRATCH (T, K)
                      double* scale,               # SCRATCH (T,)
                      double* work,                # SCRATCH (3 K,)
@@ -75,14 +82,13 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                      int64_t* bad_t,              # OUT scalar: failing time step
                      floating* gamma,             # OUT (T, K) posteriors, or NULL
                      double* cstart,              # INOUT (K,) start counts, or NULL
-                     double* ctrans,              # INOUT (K, K) transition counts, or NULL
+                     double* ctrans,              # INOUT (K, K) sum_t alpha_{t-1} (x) tmp_t, or NULL
                      double* cemit) noexcept nogil:  # INOUT (sum M, K) emission counts, or NULL
     cdef double* b = work
     cdef double* beta = work + K
     cdef double* tmp = work + 2 * K
-    cdef double s, v, a, g, ct, ll = 0.0, prod = 1.0
+    cdef double s, a, ct, ll = 0.0, prod = 1.0
     cdef Py_ssize_t t, j, k, c
-    cdef int32_t code
     cdef double* al
     cdef double* alp
     cdef double* xrow
@@ -146,18 +152,20 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                     gamma[t * K + k] = <floating>tmp[k]
             if cemit != NULL:
                 for c in range(C):
-                    code = x[t * C + c]
-                    if code >= 0:
-                        erow = cemit + (choff[c] + code) * K
-                        for k in range(K):
-                            erow[k] += tmp[k]
+                    # missing codes add into the (ignored) last row
+                    erow = cemit + _hmm_row(x + t * C, c, choff, choff[C]) * K
+                    for k in range(K):
+                        erow[k] += tmp[k]
             if t == 0 and cstart != NULL:
                 for k in range(K):
                     cstart[k] += tmp[k]
         if t == 0:
             break
-        # beta_{t-1}[j] = sum_k A[j, k] b_t[k] beta_t[k] / c_t
-        # xi_t[j, k]    = alpha_{t-1}[j] A[j, k] b_t[k] beta_t[k] / c_t
+        # beta_{t-1}[j] = sum_k A[j, k] tmp[k],   tmp[k] = b_t[k] beta_t[k] / c_t
+        # xi_t[j, k]    = A[j, k] * alpha_{t-1}[j] tmp[k]
+        # We accumulate only the outer products alpha_{t-1} (x) tmp: the caller
+        # multiplies the sum by A elementwise once. Both loops below are axpy
+        # forms over a contiguous inner index, so the compiler vectorises them.
         if frame != NULL:
             for k in range(K):
                 b[k] = <double>frame[t * K + k]
@@ -170,21 +178,16 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
         if ctrans != NULL:
             for j in range(K):
                 a = alp[j]
-                arow = A + j * K
                 xrow = ctrans + j * K
-                s = 0.0
                 for k in range(K):
-                    v = arow[k] * tmp[k]
-                    s += v
-                    xrow[k] += a * v
-                beta[j] = s
-        else:
+                    xrow[k] += a * tmp[k]
+        for j in range(K):
+            beta[j] = 0.0
+        for k in range(K):
+            a = tmp[k]
+            arow = AT + k * K
             for j in range(K):
-                arow = A + j * K
-                s = 0.0
-                for k in range(K):
-                    s += arow[k] * tmp[k]
-                beta[j] = s
+                beta[j] += a * arow[j]
         t -= 1
     return 0
 
@@ -193,8 +196,9 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
                     const int64_t[::1] offsets,       # IN  (S + 1,) sequence boundaries
                     const double[::1] startprob,      # IN  (K,)
                     const double[:, ::1] transmat,    # IN  (K, K)
-                    const double[:, ::1] emitT,       # IN  (sum M, K) stacked transposed tables
-                    const int64_t[::1] choff,         # IN  (C,) first row of each channel in emitT
+                    const double[:, ::1] transT,      # IN  (K, K) transmat.T, C-contiguous
+                    const double[:, ::1] emitT,       # IN  (sum M + 1, K) stacked transposed tables + ones row
+                    const int64_t[::1] choff,         # IN  (C + 1,) first row of each channel; choff[C] = ones row
                     double[::1] loglik,               # OUT (S,) log p(x_s)
                     int32_t[::1] status,              # OUT (S,) 0 ok, 1 zero normaliser
                     int64_t[::1] bad_t,               # OUT (S,) failing time step (status 1)
@@ -202,8 +206,9 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
                     double[:, ::1] scale_scratch,     # SCRATCH (n_threads, max_len)
                     double[:, ::1] work,              # SCRATCH (n_threads, 3 K)
                     double[:, ::1] cstart,            # INOUT (n_threads, K), zeroed by caller
-                    double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed
-                    double[:, ::1] cemit,             # INOUT (n_threads, sum M * K), zeroed
+                    double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed; the
+                                                      #   transition counts are transmat * sum_threads
+                    double[:, ::1] cemit,             # INOUT (n_threads, (sum M + 1) * K), zeroed
                     double[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                     bint want_counts,
                     int n_threads):
@@ -226,7 +231,7 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
         st = offsets[s]
         T = offsets[s + 1] - st
         status[s] = _hmm_fb_seq[double](
-            T, K, &startprob[0], &transmat[0, 0], <const double*>NULL,
+            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0], <const double*>NULL,
             &X[st, 0], C, &choff[0], &emitT[0, 0],
             &alpha_scratch[tid, 0], &scale_scratch[tid, 0], &work[tid, 0],
             &loglik[s], &bad_t[s],
@@ -240,13 +245,15 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
                   const int64_t[::1] offsets,         # IN  (S + 1,)
                   const double[::1] startprob,        # IN  (K,)
                   const double[:, ::1] transmat,      # IN  (K, K)
+                  const double[:, ::1] transT,        # IN  (K, K) transmat.T, C-contiguous
                   double[::1] loglik,                 # OUT (S,)
                   int32_t[::1] status,                # OUT (S,)
                   int64_t[::1] bad_t,                 # OUT (S,)
                   double[:, ::1] alpha_scratch,       # SCRATCH (n_threads, max_len * K)
                   double[:, ::1] scale_scratch,       # SCRATCH (n_threads, max_len)
                   double[:, ::1] work,                # SCRATCH (n_threads, 3 K)
-                  double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed
+                  double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed; counts =
+                                                      #   transmat * sum over threads
                   floating[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                   bint want_trans,
                   int n_threads):
@@ -268,7 +275,7 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
         st = offsets[s]
         T = offsets[s + 1] - st
         status[s] = _hmm_fb_seq(
-            T, K, &startprob[0], &transmat[0, 0], &frame[st, 0],
+            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0], &frame[st, 0],
             &dummy_x, 0, &dummy_off, &dummy_emit,
             &alpha_scratch[tid, 0], &scale_scratch[tid, 0], &work[tid, 0],
             &loglik[s], &bad_t[s],
@@ -283,7 +290,7 @@ cdef int _hmm_viterbi_seq(Py_ssize_t T, Py_ssize_t K,
                           const double* logAT,         # IN  (K, K) transposed: logAT[k, j] = log A[j, k]
                           const floating* frame,       # IN  (T, K) log emission likelihoods, or NULL
                           const int32_t* x, Py_ssize_t C,
-                          const int64_t* choff,        # IN  (C,)
+                          const int64_t* choff,        # IN  (C + 1,)
                           const double* logemitT,      # IN  (sum M, K)
                           double* work,                # SCRATCH (3 K,)
                           int32_t* bp,                 # SCRATCH (T, K) back pointers
@@ -350,8 +357,8 @@ def hmm_viterbi(const int32_t[:, ::1] X,            # IN  (N, C) codes (used whe
                 const int64_t[::1] offsets,         # IN  (S + 1,)
                 const double[::1] logstart,         # IN  (K,)
                 const double[:, ::1] logtransT,     # IN  (K, K) transposed log transition matrix
-                const double[:, ::1] logemitT,      # IN  (sum M, K) stacked transposed log tables
-                const int64_t[::1] choff,           # IN  (C,)
+                const double[:, ::1] logemitT,      # IN  (sum M + 1, K) stacked transposed log tables + zeros row
+                const int64_t[::1] choff,           # IN  (C + 1,)
                 int32_t[::1] path,                  # OUT (N,) most likely states
                 double[::1] logprob,                # OUT (S,) log p(x_s, best path)
                 int32_t[::1] status,                # OUT (S,) 0 ok, 1 every path has probability 0

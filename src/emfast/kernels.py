@@ -147,12 +147,12 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
     bad_t = np.zeros(S, dtype=np.int64)
     ctrans = _slab(n_threads, K * K)
     gamma = np.empty((N, K), dtype=frame.dtype)
-    _kernels.hmm_fb_frames(frame, offsets, start, trans, ll, status, bad_t, alpha, scale, work,
-                           ctrans, gamma, True, n_threads)
+    _kernels.hmm_fb_frames(frame, offsets, start, trans, np.ascontiguousarray(trans.T), ll,
+                           status, bad_t, alpha, scale, work, ctrans, gamma, True, n_threads)
     _raise_status(status, bad_t, offsets, "frame_likelihood is 0 for every state reachable there.")
     if shift is not None:
         ll += np.add.reduceat(shift, offsets[:-1])
-    return ll, gamma, ctrans.sum(axis=0)[:K * K].reshape(K, K)
+    return ll, gamma, trans * ctrans.sum(axis=0)[:K * K].reshape(K, K)
 
 
 def viterbi(frame_loglik, startprob, transmat, lengths=None, *, log=True, n_jobs=None):
@@ -189,7 +189,7 @@ def viterbi(frame_loglik, startprob, transmat, lengths=None, *, log=True, n_jobs
     if np.any(np.isnan(frame)) or np.any(frame == np.inf):
         raise ValueError("frame_loglik must not contain NaN or +inf.")
     return _viterbi_run(np.zeros((1, 1), np.int32), frame, offsets, start, trans,
-                        np.zeros((1, K)), np.zeros(1, np.int64), check_n_jobs(n_jobs),
+                        np.zeros((2, K)), np.array([0, 1], np.int64), check_n_jobs(n_jobs),
                         "frame_loglik is -inf for every state reachable there.")
 
 
