@@ -280,6 +280,8 @@ def test_decode_map_predict_sample_impute(rng):
     drawn = model.impute(Xm, method="sample", random_state=0)
     np.testing.assert_array_equal(drawn[~hole], X[~hole])
     assert drawn.min() >= 0 and drawn[:, 1].max() < 4
+    pi = model.get_stationary_distribution()
+    np.testing.assert_allclose(pi @ trans, pi, rtol=1e-10)
     # aic / bic
     n_params = 1 + 2 + 2 * 2 + 2 * 3
     assert model.aic(X) == pytest.approx(-2 * model.score(X) + 2 * n_params)

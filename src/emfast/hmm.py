@@ -617,6 +617,13 @@ class CategoricalHMM(BaseEstimator):
         """Most likely states (decoder :attr:`algorithm`), shape (n_samples,)."""
         return self.decode(X, lengths)[1]
 
+    def get_stationary_distribution(self):
+        """Stationary distribution of ``transmat_`` (left eigenvector for eigenvalue 1)."""
+        check_is_fitted(self, "transmat_")
+        vals, vecs = np.linalg.eig(np.asarray(self.transmat_, dtype=np.float64).T)
+        v = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
+        return v / v.sum()
+
     def _n_parameters(self):
         K = int(self.n_components)
         sizes = self.n_features_ if isinstance(self.n_features_, list) else [self.n_features_]
