@@ -368,3 +368,24 @@ def test_stack_emissions_layout(rng):
     assert emitT.shape == (7, 3) and list(choff) == [0, 2, 6]
     np.testing.assert_array_equal(emitT[2 + 3], tables[1][:, 3])
     np.testing.assert_array_equal(emitT[6], 1.0)          # the row a missing code uses
+
+
+@pytest.mark.parametrize("K", [2, 3, 4, 5, 8, 16])
+def test_specialised_state_counts_match_generic_frames_path(rng, K):
+    # the codes kernel has compile-time specialisations for some K; the frames kernel is
+    # always generic: both must agree
+    start, trans, tables = random_model(rng, K, [7, 3])
+    lengths = [30, 1, 45]
+    X, _ = simulate(rng, start, trans, tables, lengths, p_missing=0.2)
+    model = set_model(CategoricalHMM(n_components=K), start, trans, tables, True)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ll, stats, gamma = model._run_fb(X.astype(np.int32), offsets, [start, trans] + tables, 2,
+                                     posteriors=True)
+    frame = np.ones((len(X), K))
+    for c, B in enumerate(tables):
+        frame *= np.where(X[:, [c]] >= 0, B[:, np.maximum(X[:, c], 0)].T, 1.0)
+    ll2, post2, xi2 = emfast.kernels.forward_backward(frame, start, trans, lengths)
+    np.testing.assert_allclose(ll, ll2, rtol=1e-12)
+    np.testing.assert_allclose(gamma, post2, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(stats.trans, xi2, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(stats.start, post2[offsets[:-1]].sum(0), rtol=1e-10, atol=1e-13)

@@ -192,6 +192,30 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
     return 0
 
 
+cdef int _hmm_fb_codes(Py_ssize_t T, Py_ssize_t K, const double* pi, const double* A,
+                       const double* AT, const int32_t* x, Py_ssize_t C,
+                       const int64_t* choff, const double* emitT, double* alpha,
+                       double* scale, double* work, double* ll_out, int64_t* bad_t,
+                       double* gamma, double* cstart, double* ctrans,
+                       double* cemit) noexcept nogil:
+    # Calls with a literal K let the C compiler specialise (clone and unroll) the
+    # kernel for common small state counts; other K take the generic path.
+    if K == 2:
+        return _hmm_fb_seq[double](T, 2, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 3:
+        return _hmm_fb_seq[double](T, 3, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 4:
+        return _hmm_fb_seq[double](T, 4, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 8:
+        return _hmm_fb_seq[double](T, 8, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    return _hmm_fb_seq[double](T, K, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                               work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+
+
 def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = missing
                     const int64_t[::1] offsets,       # IN  (S + 1,) sequence boundaries
                     const double[::1] startprob,      # IN  (K,)
@@ -230,8 +254,8 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
         tid = threadid()
         st = offsets[s]
         T = offsets[s + 1] - st
-        status[s] = _hmm_fb_seq[double](
-            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0], <const double*>NULL,
+        status[s] = _hmm_fb_codes(
+            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0],
             &X[st, 0], C, &choff[0], &emitT[0, 0],
             &alpha_scratch[tid, 0], &scale_scratch[tid, 0], &work[tid, 0],
             &loglik[s], &bad_t[s],
