@@ -66,6 +66,61 @@ cdef inline void _hmm_log_emit_vec(const int32_t* x, Py_ssize_t C, const int64_t
             b[k] += row[k]
 
 
+cdef inline void _hmm_gemv(double* y, const double* M, const double* x,
+                           Py_ssize_t K) noexcept nogil:
+    # y[k] = sum_j x[j] M[j, k] (M is K x K row-major). Rows are taken four at a
+    # time so that y is loaded and stored once per four rows; the inner loop is
+    # a contiguous axpy that the compiler vectorises.
+    cdef Py_ssize_t j = 0, k
+    cdef double a0, a1, a2, a3
+    cdef const double* r0
+    cdef const double* r1
+    cdef const double* r2
+    cdef const double* r3
+    for k in range(K):
+        y[k] = 0.0
+    while j + 4 <= K:
+        a0 = x[j]
+        a1 = x[j + 1]
+        a2 = x[j + 2]
+        a3 = x[j + 3]
+        r0 = M + j * K
+        r1 = r0 + K
+        r2 = r1 + K
+        r3 = r2 + K
+        for k in range(K):
+            y[k] += (a0 * r0[k] + a1 * r1[k]) + (a2 * r2[k] + a3 * r3[k])
+        j += 4
+    while j < K:
+        a0 = x[j]
+        r0 = M + j * K
+        for k in range(K):
+            y[k] += a0 * r0[k]
+        j += 1
+
+
+cdef inline void _hmm_xi_flush(double* ctrans, const double* alpha, const Py_ssize_t* ai,
+                               const double* tb, Py_ssize_t nb, Py_ssize_t K) noexcept nogil:
+    # ctrans[j, k] += sum_i alpha[ai[i], j] tb[i, k] over the nb (<= 4) buffered steps
+    cdef Py_ssize_t i, j, k
+    cdef double a0, a1, a2, a3
+    cdef double* xrow
+    for j in range(K):
+        xrow = ctrans + j * K
+        if nb == 4:
+            a0 = alpha[ai[0] * K + j]
+            a1 = alpha[ai[1] * K + j]
+            a2 = alpha[ai[2] * K + j]
+            a3 = alpha[ai[3] * K + j]
+            for k in range(K):
+                xrow[k] += (a0 * tb[k] + a1 * tb[K + k]) + (a2 * tb[2 * K + k] + a3 * tb[3 * K + k])
+        else:
+            for i in range(nb):
+                a0 = alpha[ai[i] * K + j]
+                for k in range(K):
+                    xrow[k] += a0 * tb[i * K + k]
+
+
 cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                      const double* pi,            # IN  (K,)
                      const double* A,             # IN  (K, K)
@@ -77,7 +132,7 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                      const double* emitT,         # IN  (sum M + 1, K)
                      double* alpha,               # SCRATCH (T, K)
                      double* scale,               # SCRATCH (T,)
-                     double* work,                # SCRATCH (3 K,)
+                     double* work,                # SCRATCH (7 K,)
                      double* ll_out,              # OUT scalar: log p(x)
                      int64_t* bad_t,              # OUT scalar: failing time step
                      floating* gamma,             # OUT (T, K) posteriors, or NULL
@@ -86,14 +141,15 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                      double* cemit) noexcept nogil:  # INOUT (sum M, K) emission counts, or NULL
     cdef double* b = work
     cdef double* beta = work + K
-    cdef double* tmp = work + 2 * K
-    cdef double s, a, ct, ll = 0.0, prod = 1.0
-    cdef Py_ssize_t t, j, k, c
+    cdef double* g = work + 2 * K
+    cdef double* tb = work + 3 * K           # (4, K): the last steps' b beta / c, pending xi
+    cdef double* tmp
+    cdef Py_ssize_t ai[4]
+    cdef Py_ssize_t nb = 0
+    cdef double s, ct, ll = 0.0, prod = 1.0
+    cdef Py_ssize_t t, k, c
     cdef double* al
-    cdef double* alp
-    cdef double* xrow
     cdef double* erow
-    cdef const double* arow
 
     # ---- forward (scaled) -------------------------------------------------
     for t in range(T):
@@ -107,14 +163,7 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
             for k in range(K):
                 al[k] = pi[k] * b[k]
         else:
-            alp = al - K
-            for k in range(K):
-                al[k] = 0.0
-            for j in range(K):
-                a = alp[j]
-                arow = A + j * K
-                for k in range(K):
-                    al[k] += a * arow[k]
+            _hmm_gemv(al, A, al - K, K)
             for k in range(K):
                 al[k] *= b[k]
         s = 0.0
@@ -146,49 +195,44 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
         al = alpha + t * K
         if gamma != NULL or cemit != NULL or (t == 0 and cstart != NULL):
             for k in range(K):
-                tmp[k] = al[k] * beta[k]        # posterior of step t
+                g[k] = al[k] * beta[k]          # posterior of step t
             if gamma != NULL:
                 for k in range(K):
-                    gamma[t * K + k] = <floating>tmp[k]
+                    gamma[t * K + k] = <floating>g[k]
             if cemit != NULL:
                 for c in range(C):
                     # missing codes add into the (ignored) last row
                     erow = cemit + _hmm_row(x + t * C, c, choff, choff[C]) * K
                     for k in range(K):
-                        erow[k] += tmp[k]
+                        erow[k] += g[k]
             if t == 0 and cstart != NULL:
                 for k in range(K):
-                    cstart[k] += tmp[k]
+                    cstart[k] += g[k]
         if t == 0:
             break
         # beta_{t-1}[j] = sum_k A[j, k] tmp[k],   tmp[k] = b_t[k] beta_t[k] / c_t
         # xi_t[j, k]    = A[j, k] * alpha_{t-1}[j] tmp[k]
-        # We accumulate only the outer products alpha_{t-1} (x) tmp: the caller
-        # multiplies the sum by A elementwise once. Both loops below are axpy
-        # forms over a contiguous inner index, so the compiler vectorises them.
+        # We accumulate only the outer products alpha_{t-1} (x) tmp (the caller
+        # multiplies the sum by A elementwise once), four steps at a time.
         if frame != NULL:
             for k in range(K):
                 b[k] = <double>frame[t * K + k]
         else:
             _hmm_emit_vec(x + t * C, C, choff, emitT, K, b)
         ct = 1.0 / scale[t]
+        tmp = tb + nb * K
         for k in range(K):
             tmp[k] = b[k] * beta[k] * ct
-        alp = al - K
+        _hmm_gemv(beta, AT, tmp, K)
         if ctrans != NULL:
-            for j in range(K):
-                a = alp[j]
-                xrow = ctrans + j * K
-                for k in range(K):
-                    xrow[k] += a * tmp[k]
-        for j in range(K):
-            beta[j] = 0.0
-        for k in range(K):
-            a = tmp[k]
-            arow = AT + k * K
-            for j in range(K):
-                beta[j] += a * arow[j]
+            ai[nb] = t - 1
+            nb += 1
+            if nb == 4:
+                _hmm_xi_flush(ctrans, alpha, ai, tb, nb, K)
+                nb = 0
         t -= 1
+    if ctrans != NULL and nb > 0:
+        _hmm_xi_flush(ctrans, alpha, ai, tb, nb, K)
     return 0
 
 
@@ -212,6 +256,9 @@ cdef int _hmm_fb_codes(Py_ssize_t T, Py_ssize_t K, const double* pi, const doubl
     if K == 8:
         return _hmm_fb_seq[double](T, 8, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                    work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 16:
+        return _hmm_fb_seq[double](T, 16, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
     return _hmm_fb_seq[double](T, K, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
 
@@ -228,7 +275,7 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
                     int64_t[::1] bad_t,               # OUT (S,) failing time step (status 1)
                     double[:, ::1] alpha_scratch,     # SCRATCH (n_threads, max_len * K)
                     double[:, ::1] scale_scratch,     # SCRATCH (n_threads, max_len)
-                    double[:, ::1] work,              # SCRATCH (n_threads, 3 K)
+                    double[:, ::1] work,              # SCRATCH (n_threads, 7 K)
                     double[:, ::1] cstart,            # INOUT (n_threads, K), zeroed by caller
                     double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed; the
                                                       #   transition counts are transmat * sum_threads
@@ -275,7 +322,7 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
                   int64_t[::1] bad_t,                 # OUT (S,)
                   double[:, ::1] alpha_scratch,       # SCRATCH (n_threads, max_len * K)
                   double[:, ::1] scale_scratch,       # SCRATCH (n_threads, max_len)
-                  double[:, ::1] work,                # SCRATCH (n_threads, 3 K)
+                  double[:, ::1] work,                # SCRATCH (n_threads, 7 K)
                   double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed; counts =
                                                       #   transmat * sum over threads
                   floating[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip

@@ -83,7 +83,7 @@ def _scratch(offsets, K, n_threads):
     max_len = int(lengths.max())
     alpha = _slab(n_threads, max_len * K, zero=False)
     scale = _slab(n_threads, max_len, zero=False)
-    work = _slab(n_threads, 3 * K, zero=False)
+    work = _slab(n_threads, 7 * K, zero=False)
     return n_threads, alpha, scale, work
 
 
