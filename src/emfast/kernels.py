@@ -82,9 +82,8 @@ def _scratch(offsets, K, n_threads):
     n_threads = max(1, min(int(n_threads), len(lengths)))
     max_len = int(lengths.max())
     alpha = _slab(n_threads, max_len * K, zero=False)
-    scale = _slab(n_threads, max_len, zero=False)
     work = _slab(n_threads, 7 * K, zero=False)
-    return n_threads, alpha, scale, work
+    return n_threads, alpha, work
 
 
 def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log=False,
@@ -140,7 +139,7 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
         if not np.all(np.isfinite(frame)) or np.any(frame < 0):
             raise ValueError("frame_likelihood must be finite and non-negative "
                              "(pass log=True for log-likelihoods).")
-    n_threads, alpha, scale, work = _scratch(offsets, K, check_n_jobs(n_jobs))
+    n_threads, alpha, work = _scratch(offsets, K, check_n_jobs(n_jobs))
     S = len(offsets) - 1
     ll = np.empty(S)
     status = np.zeros(S, dtype=np.int32)
@@ -148,7 +147,7 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
     ctrans = _slab(n_threads, K * K)
     gamma = np.empty((N, K), dtype=frame.dtype)
     _kernels.hmm_fb_frames(frame, offsets, start, trans, np.ascontiguousarray(trans.T), ll,
-                           status, bad_t, alpha, scale, work, ctrans, gamma, True, n_threads)
+                           status, bad_t, alpha, work, ctrans, gamma, True, n_threads)
     _raise_status(status, bad_t, offsets, "frame_likelihood is 0 for every state reachable there.")
     if shift is not None:
         ll += np.add.reduceat(shift, offsets[:-1])
