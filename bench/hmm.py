@@ -120,6 +120,7 @@ def main():
     ap.add_argument("--peer-repeats", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="200 sequences")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--only", nargs="+", help="peers to run, e.g. hmmlearn")
     ap.add_argument("--memory", action="store_true", help="only the peak-memory check")
     args = ap.parse_args()
     if args.quick:
@@ -136,6 +137,9 @@ def main():
                 have[name] = __import__(name).__version__
             except ImportError:
                 pass
+    if args.only:
+        have = {k: v for k, v in have.items() if k in args.only or k == "torch" and
+                "pomegranate" in args.only}
     print("peers:", have or "none")
     if "torch" in have:
         import torch

@@ -22,8 +22,8 @@ from libc.math cimport log, INFINITY
 #   state reachable there).
 #
 # The E-step is the scaled forward-backward algorithm fused with the count
-# accumulation: the forward pass stores alpha_hat (T, K) (the scale factors
-# c_t are recovered in the backward pass, see there); the backward pass keeps only the current beta_hat (K,) and adds the
+# accumulation: the forward pass stores alpha_hat (T, K) and the scale factors
+# c_t (or, in memory-lean mode, the backward pass recovers c_t); the backward pass keeps only the current beta_hat (K,) and adds the
 # posterior of every step directly into the start, transition and emission
 # count slabs of the calling thread. Nothing of size T x K x K is formed.
 
@@ -131,6 +131,7 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                      const int64_t* choff,        # IN  (C + 1,)
                      const double* emitT,         # IN  (sum M + 1, K)
                      double* alpha,               # SCRATCH (T, K)
+                     double* scale,               # SCRATCH (T,) scale factors, or NULL
                      double* work,                # SCRATCH (7 K,)
                      double* ll_out,              # OUT scalar: log p(x)
                      int64_t* bad_t,              # OUT scalar: failing time step
@@ -171,6 +172,8 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
         if not (s > 0.0):
             bad_t[0] = t
             return 1
+        if scale != NULL:
+            scale[t] = s
         # log p(x) = sum_t log c_t; multiply moderate c_t together and take one
         # log per block (the running product stays within 1e-300..1e300)
         if s > 1e-100 and s < 1e100:
@@ -217,21 +220,27 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                 b[k] = <double>frame[t * K + k]
         else:
             _hmm_emit_vec(x + t * C, C, choff, emitT, K, b)
-        # c_t is not stored: with u = b_t beta_t and beta' = A u,
-        # sum_j alpha_{t-1}[j] beta'[j] = c_t (because the posteriors of step t-1
-        # sum to 1), which costs K operations and saves a (T,) array.
         tmp = tb + nb * K
-        for k in range(K):
-            tmp[k] = b[k] * beta[k]
-        _hmm_gemv(beta, AT, tmp, K)
-        al = al - K
-        s = 0.0
-        for k in range(K):
-            s += al[k] * beta[k]
-        ct = 1.0 / s
-        for k in range(K):
-            beta[k] *= ct
-            tmp[k] *= ct
+        if scale != NULL:
+            ct = 1.0 / scale[t]
+            for k in range(K):
+                tmp[k] = b[k] * beta[k] * ct
+            _hmm_gemv(beta, AT, tmp, K)
+        else:
+            # c_t was not stored (memory-lean mode): with u = b_t beta_t and
+            # beta' = A u, sum_j alpha_{t-1}[j] beta'[j] = c_t because the
+            # posteriors of step t-1 sum to 1 (K extra operations, ~10 % slower).
+            for k in range(K):
+                tmp[k] = b[k] * beta[k]
+            _hmm_gemv(beta, AT, tmp, K)
+            al = al - K
+            s = 0.0
+            for k in range(K):
+                s += al[k] * beta[k]
+            ct = 1.0 / s
+            for k in range(K):
+                beta[k] *= ct
+                tmp[k] *= ct
         if ctrans != NULL:
             ai[nb] = t - 1
             nb += 1
@@ -247,27 +256,27 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
 cdef int _hmm_fb_codes(Py_ssize_t T, Py_ssize_t K, const double* pi, const double* A,
                        const double* AT, const int32_t* x, Py_ssize_t C,
                        const int64_t* choff, const double* emitT, double* alpha,
-                       double* work, double* ll_out, int64_t* bad_t,
+                       double* scale, double* work, double* ll_out, int64_t* bad_t,
                        double* gamma, double* cstart, double* ctrans,
                        double* cemit) noexcept nogil:
     # Calls with a literal K let the C compiler specialise (clone and unroll) the
     # kernel for common small state counts; other K take the generic path.
     if K == 2:
-        return _hmm_fb_seq[double](T, 2, pi, A, AT, NULL, x, C, choff, emitT, alpha,
+        return _hmm_fb_seq[double](T, 2, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                    work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
     if K == 3:
-        return _hmm_fb_seq[double](T, 3, pi, A, AT, NULL, x, C, choff, emitT, alpha,
+        return _hmm_fb_seq[double](T, 3, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                    work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
     if K == 4:
-        return _hmm_fb_seq[double](T, 4, pi, A, AT, NULL, x, C, choff, emitT, alpha,
+        return _hmm_fb_seq[double](T, 4, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                    work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
     if K == 8:
-        return _hmm_fb_seq[double](T, 8, pi, A, AT, NULL, x, C, choff, emitT, alpha,
+        return _hmm_fb_seq[double](T, 8, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                    work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
     if K == 16:
-        return _hmm_fb_seq[double](T, 16, pi, A, AT, NULL, x, C, choff, emitT, alpha,
+        return _hmm_fb_seq[double](T, 16, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                    work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
-    return _hmm_fb_seq[double](T, K, pi, A, AT, NULL, x, C, choff, emitT, alpha,
+    return _hmm_fb_seq[double](T, K, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
                                work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
 
 
@@ -282,6 +291,7 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
                     int32_t[::1] status,              # OUT (S,) 0 ok, 1 zero normaliser
                     int64_t[::1] bad_t,               # OUT (S,) failing time step (status 1)
                     double[:, ::1] alpha_scratch,     # SCRATCH (n_threads, max_len * K)
+                    double[:, ::1] scale_scratch,     # SCRATCH (n_threads, max_len) if use_scale
                     double[:, ::1] work,              # SCRATCH (n_threads, 7 K)
                     double[:, ::1] cstart,            # INOUT (n_threads, K), zeroed by caller
                     double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed; the
@@ -289,6 +299,7 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
                     double[:, ::1] cemit,             # INOUT (n_threads, (sum M + 1) * K), zeroed
                     double[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                     bint want_counts,
+                    bint use_scale,
                     int n_threads):
     """Fused scaled forward-backward E-step of a categorical HMM, one pass per sequence.
 
@@ -311,7 +322,8 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
         status[s] = _hmm_fb_codes(
             T, K, &startprob[0], &transmat[0, 0], &transT[0, 0],
             &X[st, 0], C, &choff[0], &emitT[0, 0],
-            &alpha_scratch[tid, 0], &work[tid, 0],
+            &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
+            &work[tid, 0],
             &loglik[s], &bad_t[s],
             &gamma[st, 0] if do_gamma else <double*>NULL,
             &cstart[tid, 0] if want_counts else <double*>NULL,
@@ -328,11 +340,13 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
                   int32_t[::1] status,                # OUT (S,)
                   int64_t[::1] bad_t,                 # OUT (S,)
                   double[:, ::1] alpha_scratch,       # SCRATCH (n_threads, max_len * K)
+                  double[:, ::1] scale_scratch,       # SCRATCH (n_threads, max_len) if use_scale
                   double[:, ::1] work,                # SCRATCH (n_threads, 7 K)
                   double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed; counts =
                                                       #   transmat * sum over threads
                   floating[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                   bint want_trans,
+                  bint use_scale,
                   int n_threads):
     """Scaled forward-backward over caller-supplied emission likelihoods.
 
@@ -354,7 +368,8 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
         status[s] = _hmm_fb_seq(
             T, K, &startprob[0], &transmat[0, 0], &transT[0, 0], &frame[st, 0],
             &dummy_x, 0, &dummy_off, &dummy_emit,
-            &alpha_scratch[tid, 0], &work[tid, 0],
+            &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
+            &work[tid, 0],
             &loglik[s], &bad_t[s],
             &gamma[st, 0] if do_gamma else <floating*>NULL,
             <double*>NULL,

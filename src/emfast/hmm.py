@@ -376,7 +376,7 @@ class CategoricalHMM(BaseEstimator):
         tables = theta[2:]
         K = start.shape[0]
         emitT, choff = _stack_emissions(tables)
-        n_threads, alpha, work = _scratch(offsets, K, n_threads)
+        n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, n_threads)
         S = len(offsets) - 1
         ll = np.empty(S)
         status = np.zeros(S, dtype=np.int32)
@@ -391,8 +391,8 @@ class CategoricalHMM(BaseEstimator):
         _kernels.hmm_estep_codes(codes, offsets, np.ascontiguousarray(start),
                                  np.ascontiguousarray(trans), np.ascontiguousarray(trans.T),
                                  emitT, choff, ll, status, bad_t,
-                                 alpha, work, cstart, ctrans, cemit, gamma, counts,
-                                 n_threads)
+                                 alpha, scale, work, cstart, ctrans, cemit, gamma, counts,
+                                 use_scale, n_threads)
         _raise_status(status, bad_t, offsets, _ZERO_OBS)
         stats = None
         if counts:

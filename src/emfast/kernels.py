@@ -78,12 +78,19 @@ def _slab(n_threads, n, zero=True):
 
 
 def _scratch(offsets, K, n_threads):
+    """Per-thread scratch: alpha (max_len x K), the scale factors (max_len) when
+    they fit, and a small work area. The scale factors are stored (faster
+    backward pass) unless that would push the scratch beyond one
+    ``n_samples x K`` float64 array (few long sequences); the kernel then
+    recovers them in the backward pass (memory-lean mode)."""
     lengths = np.diff(offsets)
     n_threads = max(1, min(int(n_threads), len(lengths)))
     max_len = int(lengths.max())
     alpha = _slab(n_threads, max_len * K, zero=False)
+    use_scale = n_threads * max_len * (K + 1) <= int(offsets[-1]) * K
+    scale = _slab(n_threads, max_len, zero=False) if use_scale else np.empty((1, 1))
     work = _slab(n_threads, 7 * K, zero=False)
-    return n_threads, alpha, work
+    return n_threads, alpha, scale, work, use_scale
 
 
 def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log=False,
@@ -139,7 +146,7 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
         if not np.all(np.isfinite(frame)) or np.any(frame < 0):
             raise ValueError("frame_likelihood must be finite and non-negative "
                              "(pass log=True for log-likelihoods).")
-    n_threads, alpha, work = _scratch(offsets, K, check_n_jobs(n_jobs))
+    n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, check_n_jobs(n_jobs))
     S = len(offsets) - 1
     ll = np.empty(S)
     status = np.zeros(S, dtype=np.int32)
@@ -147,7 +154,8 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
     ctrans = _slab(n_threads, K * K)
     gamma = np.empty((N, K), dtype=frame.dtype)
     _kernels.hmm_fb_frames(frame, offsets, start, trans, np.ascontiguousarray(trans.T), ll,
-                           status, bad_t, alpha, work, ctrans, gamma, True, n_threads)
+                           status, bad_t, alpha, scale, work, ctrans, gamma, True, use_scale,
+                           n_threads)
     _raise_status(status, bad_t, offsets, "frame_likelihood is 0 for every state reachable there.")
     if shift is not None:
         ll += np.add.reduceat(shift, offsets[:-1])
