@@ -54,15 +54,6 @@ def simulate(rng, start, trans, B, n_seq, T):
     return x
 
 
-def timeit(fn, repeats):
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def run_emfast(X, lengths, init, n_jobs, n_iter):
     start, trans, B = init
     m = emfast.CategoricalHMM(n_components=len(start), n_iter=n_iter, tol=0, init_params="",
@@ -104,6 +95,20 @@ def run_pomegranate(Xseq, init, n_iter, mask=None):
     return model
 
 
+def memory_check(X, lengths, init, label):
+    """Peak of new allocations (tracemalloc sees NumPy buffers) during a 2-iteration fit."""
+    import tracemalloc
+    K = len(init[0])
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    run_emfast(X, lengths, init, 2, 2)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"  memory {label}: extra peak during fit {peak / 2**20:7.1f} MiB; input X "
+          f"{X.nbytes / 2**20:.1f} MiB ({X.dtype}); one T x K float64 = "
+          f"{len(X) * K * 8 / 2**20:.1f} MiB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--K", type=int, nargs="+", default=[4, 16])
@@ -115,6 +120,8 @@ def main():
     ap.add_argument("--peer-repeats", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="200 sequences")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--only", nargs="+", help="peers to run, e.g. hmmlearn")
+    ap.add_argument("--memory", action="store_true", help="only the peak-memory check")
     args = ap.parse_args()
     if args.quick:
         args.n_seq = 200
@@ -130,12 +137,16 @@ def main():
                 have[name] = __import__(name).__version__
             except ImportError:
                 pass
+    if args.only:
+        have = {k: v for k, v in have.items() if k in args.only or k == "torch" and
+                "pomegranate" in args.only}
     print("peers:", have or "none")
     if "torch" in have:
         import torch
         torch.set_num_threads(1)
     print(f"workload: {args.n_seq} sequences x {args.T} steps, {args.M} symbols, "
-          f"{args.n_iter} EM iterations; seconds per iteration = median(total)/{args.n_iter}")
+          f"{args.n_iter} EM iterations; seconds per iteration = median(total)/{args.n_iter}; "
+          f"{args.repeats} repeats (peers {args.peer_repeats}), interleaved")
     n_it = args.n_iter
     for K in args.K:
         rng = np.random.default_rng(20261125 + K)
@@ -147,38 +158,58 @@ def main():
                 rng.dirichlet(np.ones(args.M), size=K))
         mask = rng.random(Xseq.shape) >= 0.10        # True = observed
         Xmiss = np.where(mask, Xseq, -1).ravel()
-        res = {}
+        if args.memory:
+            print(f"\nK={K}")
+            memory_check(X, lengths, init, f"{args.n_seq} sequences")
+            memory_check(X, None, init, "one sequence")
+            memory_check(X.astype(np.int32), None, init, "one sequence, int32 input")
+            continue
+        configs = {}
         for j in (1, 2):
-            res[f"emfast n_jobs={j}"] = timeit(lambda: run_emfast(X, lengths, init, j, n_it),
-                                               args.repeats)
-            res[f"emfast n_jobs={j} 10% missing"] = timeit(
-                lambda: run_emfast(Xmiss, lengths, init, j, n_it), args.repeats)
+            configs[f"emfast n_jobs={j}"] = (lambda j=j: run_emfast(X, lengths, init, j, n_it))
+            configs[f"emfast n_jobs={j} 10% missing"] = (
+                lambda j=j: run_emfast(Xmiss, lengths, init, j, n_it))
+        peers = {}
         if "hmmlearn" in have:
             for impl in ("scaling", "log"):
-                res[f"hmmlearn {impl}"] = timeit(
-                    lambda: run_hmmlearn(X, lengths, init, impl, n_it), args.peer_repeats)
-            # same trajectory check (first 10 log-likelihoods)
+                peers[f"hmmlearn {impl}"] = (lambda impl=impl: run_hmmlearn(X, lengths, init,
+                                                                             impl, n_it))
             a = run_emfast(X, lengths, init, 2, n_it).monitor_.history[:n_it]
             b = run_hmmlearn(X, lengths, init, "scaling", n_it).monitor_.history
             print(f"K={K}: max rel. diff of log-likelihood trajectory vs hmmlearn: "
                   f"{np.max(np.abs(np.subtract(a, b)) / np.abs(b)):.2e}")
         if "pomegranate" in have:
-            res["pomegranate 10% missing"] = timeit(
-                lambda: run_pomegranate(Xseq, init, n_it, mask), args.peer_repeats)
-            res["pomegranate"] = timeit(lambda: run_pomegranate(Xseq, init, n_it),
-                                        args.peer_repeats)
-        per = {k: statistics.median(v) / n_it for k, v in res.items()}
-        print(f"\nK={K}")
-        for k, v in per.items():
-            print(f"  {k:34s} {v:8.4f} s/iter   (best {min(res[k]) / n_it:.4f})")
-        e1, e2 = per["emfast n_jobs=1"], per["emfast n_jobs=2"]
-        print(f"  ratio 1 thread / 2 threads (emfast):      {e1 / e2:6.2f}x")
-        for peer in ("hmmlearn scaling", "hmmlearn log", "pomegranate"):
-            if peer in per:
-                print(f"  {peer} / emfast (1 thread):          {per[peer] / e1:6.1f}x")
-        if "pomegranate 10% missing" in per:
-            print(f"  pomegranate / emfast, 10% missing (1 thread): "
-                  f"{per['pomegranate 10% missing'] / per['emfast n_jobs=1 10% missing']:6.1f}x")
+            peers["pomegranate"] = lambda: run_pomegranate(Xseq, init, n_it)
+            peers["pomegranate 10% missing"] = lambda: run_pomegranate(Xseq, init, n_it, mask)
+        # interleave: every repeat runs every configuration once, so that a change of
+        # machine load hits all of them alike; record wall and CPU (process) time
+        wall = {k: [] for k in list(configs) + list(peers)}
+        cpu = {k: [] for k in wall}
+        for r in range(max(args.repeats, args.peer_repeats)):
+            todo = dict(configs) if r < args.repeats else {}
+            if r < args.peer_repeats:
+                todo.update(peers)
+            for name, fn in todo.items():
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                wall[name].append(time.perf_counter() - w0)
+                cpu[name].append(time.process_time() - c0)
+        pw = {k: statistics.median(v) / n_it for k, v in wall.items() if v}
+        pc = {k: statistics.median(v) / n_it for k, v in cpu.items() if v}
+        print(f"\nK={K}   (median s/iter; wall and CPU time of the process)")
+        for k in pw:
+            print(f"  {k:34s} wall {pw[k]:8.4f}   cpu {pc[k]:8.4f}")
+        e1, e2 = pw["emfast n_jobs=1"], pw["emfast n_jobs=2"]
+        print(f"  emfast 1 thread / 2 threads (wall):            {e1 / e2:6.2f}x")
+        m1, m2 = pw["emfast n_jobs=1 10% missing"], pw["emfast n_jobs=2 10% missing"]
+        print(f"  emfast 1 thread / 2 threads, 10% missing (wall): {m1 / m2:6.2f}x")
+        for peer, ours in (("hmmlearn scaling", "emfast n_jobs=1"),
+                           ("hmmlearn log", "emfast n_jobs=1"),
+                           ("pomegranate", "emfast n_jobs=1"),
+                           ("pomegranate 10% missing", "emfast n_jobs=1 10% missing")):
+            if peer in pw:
+                print(f"  {peer:24s} / {ours:28s} wall {pw[peer] / pw[ours]:6.1f}x   "
+                      f"cpu {pc[peer] / pc[ours]:6.1f}x")
 
 
 if __name__ == "__main__":

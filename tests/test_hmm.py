@@ -280,6 +280,8 @@ def test_decode_map_predict_sample_impute(rng):
     drawn = model.impute(Xm, method="sample", random_state=0)
     np.testing.assert_array_equal(drawn[~hole], X[~hole])
     assert drawn.min() >= 0 and drawn[:, 1].max() < 4
+    pi = model.get_stationary_distribution()
+    np.testing.assert_allclose(pi @ trans, pi, rtol=1e-10)
     # aic / bic
     n_params = 1 + 2 + 2 * 2 + 2 * 3
     assert model.aic(X) == pytest.approx(-2 * model.score(X) + 2 * n_params)
@@ -363,5 +365,56 @@ def test_zero_probability_observation_names_sequence_and_step(fitted):
 def test_stack_emissions_layout(rng):
     tables = [rng.random((3, 2)), rng.random((3, 4))]
     emitT, choff = _stack_emissions(tables)
-    assert emitT.shape == (6, 3) and list(choff) == [0, 2]
+    assert emitT.shape == (7, 3) and list(choff) == [0, 2, 6]
     np.testing.assert_array_equal(emitT[2 + 3], tables[1][:, 3])
+    np.testing.assert_array_equal(emitT[6], 1.0)          # the row a missing code uses
+
+
+@pytest.mark.parametrize("K", [2, 3, 4, 5, 8, 16])
+def test_specialised_state_counts_match_generic_frames_path(rng, K):
+    # the codes kernel has compile-time specialisations for some K; the frames kernel is
+    # always generic: both must agree
+    start, trans, tables = random_model(rng, K, [7, 3])
+    lengths = [30, 1, 45]
+    X, _ = simulate(rng, start, trans, tables, lengths, p_missing=0.2)
+    model = set_model(CategoricalHMM(n_components=K), start, trans, tables, True)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ll, stats, gamma = model._run_fb(X.astype(np.int32), offsets, [start, trans] + tables, 2,
+                                     posteriors=True)
+    frame = np.ones((len(X), K))
+    for c, B in enumerate(tables):
+        frame *= np.where(X[:, [c]] >= 0, B[:, np.maximum(X[:, c], 0)].T, 1.0)
+    ll2, post2, xi2 = emfast.kernels.forward_backward(frame, start, trans, lengths)
+    np.testing.assert_allclose(ll, ll2, rtol=1e-12)
+    np.testing.assert_allclose(gamma, post2, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(stats.trans, xi2, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(stats.start, post2[offsets[:-1]].sum(0), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("K", [3, 4, 6, 16])
+def test_stored_and_recovered_scale_factors_agree(rng, K):
+    # the kernel stores the scale factors when they fit in memory, otherwise it recovers
+    # them in the backward pass; both modes must give the same E-step
+    from emfast import _kernels
+    from emfast.kernels import _slab
+    start, trans, tables = random_model(rng, K, [5, 2])
+    lengths = [40, 7, 1, 25]
+    X, _ = simulate(rng, start, trans, tables, lengths, p_missing=0.15)
+    codes = X.astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    emitT, choff = _stack_emissions(tables)
+    out = []
+    for use_scale in (True, False):
+        n_thr, S = 2, len(lengths)
+        ll, status, bad = np.empty(S), np.zeros(S, np.int32), np.zeros(S, np.int64)
+        cs, ct, ce = _slab(n_thr, K), _slab(n_thr, K * K), _slab(n_thr, emitT.size)
+        gamma = np.empty((len(X), K))
+        _kernels.hmm_estep_codes(codes, offsets, start, trans, np.ascontiguousarray(trans.T),
+                                 emitT, choff, ll, status, bad, _slab(n_thr, 40 * K, False),
+                                 _slab(n_thr, 40, False) if use_scale else np.empty((1, 1)),
+                                 _slab(n_thr, 7 * K, False), cs, ct, ce, gamma, True,
+                                 use_scale, n_thr)
+        assert not status.any()
+        out.append((ll, gamma, cs.sum(0), ct.sum(0), ce.sum(0)))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)

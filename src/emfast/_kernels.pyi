@@ -16,20 +16,20 @@ def unique_rows(X: NDArray[np.int32], first: NDArray[np.int64],
 # ---------------------------------------------------------------- HMM
 def hmm_estep_codes(X: NDArray[np.int32], offsets: NDArray[np.int64],
                     startprob: NDArray[np.float64], transmat: NDArray[np.float64],
-                    emitT: NDArray[np.float64], choff: NDArray[np.int64],
+                    transT: NDArray[np.float64], emitT: NDArray[np.float64], choff: NDArray[np.int64],
                     loglik: NDArray[np.float64], status: NDArray[np.int32],
                     bad_t: NDArray[np.int64], alpha_scratch: NDArray[np.float64],
                     scale_scratch: NDArray[np.float64], work: NDArray[np.float64],
                     cstart: NDArray[np.float64], ctrans: NDArray[np.float64],
                     cemit: NDArray[np.float64], gamma: NDArray[np.float64],
-                    want_counts: bool, n_threads: int) -> None: ...
+                    want_counts: bool, use_scale: bool, n_threads: int) -> None: ...
 def hmm_fb_frames(frame: NDArray[np.floating], offsets: NDArray[np.int64],
                   startprob: NDArray[np.float64], transmat: NDArray[np.float64],
-                  loglik: NDArray[np.float64], status: NDArray[np.int32],
+                  transT: NDArray[np.float64], loglik: NDArray[np.float64], status: NDArray[np.int32],
                   bad_t: NDArray[np.int64], alpha_scratch: NDArray[np.float64],
                   scale_scratch: NDArray[np.float64], work: NDArray[np.float64],
                   ctrans: NDArray[np.float64], gamma: NDArray[np.floating],
-                  want_trans: bool, n_threads: int) -> None: ...
+                  want_trans: bool, use_scale: bool, n_threads: int) -> None: ...
 def hmm_viterbi(X: NDArray[np.int32], frame: NDArray[np.floating], offsets: NDArray[np.int64],
                 logstart: NDArray[np.float64], logtransT: NDArray[np.float64],
                 logemitT: NDArray[np.float64], choff: NDArray[np.int64],

@@ -7,8 +7,10 @@ from libc.math cimport log, INFINITY
 # * K states; transitions ``A`` (K, K) row-major, ``A[j, k] = p(z_t = k | z_{t-1} = j)``.
 # * Emissions come from one of two sources:
 #   - codes: ``X`` (N, C) int32, -1 = missing, and one table ``emitT`` of shape
-#     (sum_c M_c, K) holding the per-channel tables *transposed* and stacked
-#     (channel c occupies rows ``choff[c] .. choff[c] + M_c - 1``), so the
+#     (sum_c M_c + 1, K) holding the per-channel tables *transposed* and stacked
+#     (channel c occupies rows ``choff[c] .. choff[c] + M_c - 1``; the last
+#     row, index ``choff[C] = sum_c M_c``, is all ones (all zeros for the log
+#     table) and stands for a missing code), so the
 #     emission vector of one symbol is a contiguous row of K numbers. The
 #     emission factor of a time step is the product over its observed
 #     channels; a missing channel contributes 1 (it is marginalised).
@@ -21,73 +23,133 @@ from libc.math cimport log, INFINITY
 #
 # The E-step is the scaled forward-backward algorithm fused with the count
 # accumulation: the forward pass stores alpha_hat (T, K) and the scale factors
-# c_t; the backward pass keeps only the current beta_hat (K,) and adds the
+# c_t (or, in memory-lean mode, the backward pass recovers c_t); the backward pass keeps only the current beta_hat (K,) and adds the
 # posterior of every step directly into the start, transition and emission
 # count slabs of the calling thread. Nothing of size T x K x K is formed.
+
+
+cdef inline Py_ssize_t _hmm_row(const int32_t* x, Py_ssize_t c, const int64_t* choff,
+                                Py_ssize_t ones_row) noexcept nogil:
+    # row of the stacked table for channel c; a missing code maps to the all-ones
+    # (log: all-zeros) last row, so the hot loops carry no data-dependent branch
+    cdef int32_t v = x[c]
+    return choff[c] + v if v >= 0 else ones_row
 
 
 cdef inline void _hmm_emit_vec(const int32_t* x, Py_ssize_t C, const int64_t* choff,
                                const double* emitT, Py_ssize_t K,
                                double* b) noexcept nogil:
-    # b[k] = prod_{c: x[c] >= 0} emitT[choff[c] + x[c], k]
+    # b[k] = prod_{c: x[c] >= 0} emitT[choff[c] + x[c], k]; emitT has a last row of ones
     cdef Py_ssize_t c, k
-    cdef int32_t v
-    cdef const double* row
+    cdef Py_ssize_t ones_row = choff[C]
+    cdef const double* row = emitT + _hmm_row(x, 0, choff, ones_row) * K
     for k in range(K):
-        b[k] = 1.0
-    for c in range(C):
-        v = x[c]
-        if v >= 0:
-            row = emitT + (choff[c] + v) * K
-            for k in range(K):
-                b[k] *= row[k]
+        b[k] = row[k]
+    for c in range(1, C):
+        row = emitT + _hmm_row(x, c, choff, ones_row) * K
+        for k in range(K):
+            b[k] *= row[k]
 
 
 cdef inline void _hmm_log_emit_vec(const int32_t* x, Py_ssize_t C, const int64_t* choff,
                                    const double* logemitT, Py_ssize_t K,
                                    double* b) noexcept nogil:
-    # b[k] = sum_{c: x[c] >= 0} logemitT[choff[c] + x[c], k]
+    # b[k] = sum_{c: x[c] >= 0} logemitT[choff[c] + x[c], k]; last row of zeros
     cdef Py_ssize_t c, k
-    cdef int32_t v
-    cdef const double* row
+    cdef Py_ssize_t ones_row = choff[C]
+    cdef const double* row = logemitT + _hmm_row(x, 0, choff, ones_row) * K
     for k in range(K):
-        b[k] = 0.0
-    for c in range(C):
-        v = x[c]
-        if v >= 0:
-            row = logemitT + (choff[c] + v) * K
+        b[k] = row[k]
+    for c in range(1, C):
+        row = logemitT + _hmm_row(x, c, choff, ones_row) * K
+        for k in range(K):
+            b[k] += row[k]
+
+
+cdef inline void _hmm_gemv(double* y, const double* M, const double* x,
+                           Py_ssize_t K) noexcept nogil:
+    # y[k] = sum_j x[j] M[j, k] (M is K x K row-major). Rows are taken four at a
+    # time so that y is loaded and stored once per four rows; the inner loop is
+    # a contiguous axpy that the compiler vectorises.
+    cdef Py_ssize_t j = 0, k
+    cdef double a0, a1, a2, a3
+    cdef const double* r0
+    cdef const double* r1
+    cdef const double* r2
+    cdef const double* r3
+    for k in range(K):
+        y[k] = 0.0
+    while j + 4 <= K:
+        a0 = x[j]
+        a1 = x[j + 1]
+        a2 = x[j + 2]
+        a3 = x[j + 3]
+        r0 = M + j * K
+        r1 = r0 + K
+        r2 = r1 + K
+        r3 = r2 + K
+        for k in range(K):
+            y[k] += (a0 * r0[k] + a1 * r1[k]) + (a2 * r2[k] + a3 * r3[k])
+        j += 4
+    while j < K:
+        a0 = x[j]
+        r0 = M + j * K
+        for k in range(K):
+            y[k] += a0 * r0[k]
+        j += 1
+
+
+cdef inline void _hmm_xi_flush(double* ctrans, const double* alpha, const Py_ssize_t* ai,
+                               const double* tb, Py_ssize_t nb, Py_ssize_t K) noexcept nogil:
+    # ctrans[j, k] += sum_i alpha[ai[i], j] tb[i, k] over the nb (<= 4) buffered steps
+    cdef Py_ssize_t i, j, k
+    cdef double a0, a1, a2, a3
+    cdef double* xrow
+    for j in range(K):
+        xrow = ctrans + j * K
+        if nb == 4:
+            a0 = alpha[ai[0] * K + j]
+            a1 = alpha[ai[1] * K + j]
+            a2 = alpha[ai[2] * K + j]
+            a3 = alpha[ai[3] * K + j]
             for k in range(K):
-                b[k] += row[k]
+                xrow[k] += (a0 * tb[k] + a1 * tb[K + k]) + (a2 * tb[2 * K + k] + a3 * tb[3 * K + k])
+        else:
+            for i in range(nb):
+                a0 = alpha[ai[i] * K + j]
+                for k in range(K):
+                    xrow[k] += a0 * tb[i * K + k]
 
 
 cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
                      const double* pi,            # IN  (K,)
                      const double* A,             # IN  (K, K)
+                     const double* AT,            # IN  (K, K) transpose of A
                      const floating* frame,       # IN  (T, K) emission likelihoods, or NULL
                      const int32_t* x,            # IN  (T, C) codes (used when frame is NULL)
                      Py_ssize_t C,
-                     const int64_t* choff,        # IN  (C,)
-                     const double* emitT,         # IN  (sum M, K)
+                     const int64_t* choff,        # IN  (C + 1,)
+                     const double* emitT,         # IN  (sum M + 1, K)
                      double* alpha,               # SCRATCH (T, K)
-                     double* scale,               # SCRATCH (T,)
-                     double* work,                # SCRATCH (3 K,)
+                     double* scale,               # SCRATCH (T,) scale factors, or NULL
+                     double* work,                # SCRATCH (7 K,)
                      double* ll_out,              # OUT scalar: log p(x)
                      int64_t* bad_t,              # OUT scalar: failing time step
                      floating* gamma,             # OUT (T, K) posteriors, or NULL
                      double* cstart,              # INOUT (K,) start counts, or NULL
-                     double* ctrans,              # INOUT (K, K) transition counts, or NULL
+                     double* ctrans,              # INOUT (K, K) sum_t alpha_{t-1} (x) tmp_t, or NULL
                      double* cemit) noexcept nogil:  # INOUT (sum M, K) emission counts, or NULL
     cdef double* b = work
     cdef double* beta = work + K
-    cdef double* tmp = work + 2 * K
-    cdef double s, v, a, g, ct, ll = 0.0, prod = 1.0
-    cdef Py_ssize_t t, j, k, c
-    cdef int32_t code
+    cdef double* g = work + 2 * K
+    cdef double* tb = work + 3 * K           # (4, K): the last steps' b beta / c, pending xi
+    cdef double* tmp
+    cdef Py_ssize_t ai[4]
+    cdef Py_ssize_t nb = 0
+    cdef double s, ct, ll = 0.0, prod = 1.0
+    cdef Py_ssize_t t, k, c
     cdef double* al
-    cdef double* alp
-    cdef double* xrow
     cdef double* erow
-    cdef const double* arow
 
     # ---- forward (scaled) -------------------------------------------------
     for t in range(T):
@@ -101,14 +163,7 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
             for k in range(K):
                 al[k] = pi[k] * b[k]
         else:
-            alp = al - K
-            for k in range(K):
-                al[k] = 0.0
-            for j in range(K):
-                a = alp[j]
-                arow = A + j * K
-                for k in range(K):
-                    al[k] += a * arow[k]
+            _hmm_gemv(al, A, al - K, K)
             for k in range(K):
                 al[k] *= b[k]
         s = 0.0
@@ -117,7 +172,8 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
         if not (s > 0.0):
             bad_t[0] = t
             return 1
-        scale[t] = s
+        if scale != NULL:
+            scale[t] = s
         # log p(x) = sum_t log c_t; multiply moderate c_t together and take one
         # log per block (the running product stays within 1e-300..1e300)
         if s > 1e-100 and s < 1e100:
@@ -140,72 +196,110 @@ cdef int _hmm_fb_seq(Py_ssize_t T, Py_ssize_t K,
         al = alpha + t * K
         if gamma != NULL or cemit != NULL or (t == 0 and cstart != NULL):
             for k in range(K):
-                tmp[k] = al[k] * beta[k]        # posterior of step t
+                g[k] = al[k] * beta[k]          # posterior of step t
             if gamma != NULL:
                 for k in range(K):
-                    gamma[t * K + k] = <floating>tmp[k]
+                    gamma[t * K + k] = <floating>g[k]
             if cemit != NULL:
                 for c in range(C):
-                    code = x[t * C + c]
-                    if code >= 0:
-                        erow = cemit + (choff[c] + code) * K
-                        for k in range(K):
-                            erow[k] += tmp[k]
+                    # missing codes add into the (ignored) last row
+                    erow = cemit + _hmm_row(x + t * C, c, choff, choff[C]) * K
+                    for k in range(K):
+                        erow[k] += g[k]
             if t == 0 and cstart != NULL:
                 for k in range(K):
-                    cstart[k] += tmp[k]
+                    cstart[k] += g[k]
         if t == 0:
             break
-        # beta_{t-1}[j] = sum_k A[j, k] b_t[k] beta_t[k] / c_t
-        # xi_t[j, k]    = alpha_{t-1}[j] A[j, k] b_t[k] beta_t[k] / c_t
+        # beta_{t-1}[j] = sum_k A[j, k] tmp[k],   tmp[k] = b_t[k] beta_t[k] / c_t
+        # xi_t[j, k]    = A[j, k] * alpha_{t-1}[j] tmp[k]
+        # We accumulate only the outer products alpha_{t-1} (x) tmp (the caller
+        # multiplies the sum by A elementwise once), four steps at a time.
         if frame != NULL:
             for k in range(K):
                 b[k] = <double>frame[t * K + k]
         else:
             _hmm_emit_vec(x + t * C, C, choff, emitT, K, b)
-        ct = 1.0 / scale[t]
-        for k in range(K):
-            tmp[k] = b[k] * beta[k] * ct
-        alp = al - K
-        if ctrans != NULL:
-            for j in range(K):
-                a = alp[j]
-                arow = A + j * K
-                xrow = ctrans + j * K
-                s = 0.0
-                for k in range(K):
-                    v = arow[k] * tmp[k]
-                    s += v
-                    xrow[k] += a * v
-                beta[j] = s
+        tmp = tb + nb * K
+        if scale != NULL:
+            ct = 1.0 / scale[t]
+            for k in range(K):
+                tmp[k] = b[k] * beta[k] * ct
+            _hmm_gemv(beta, AT, tmp, K)
         else:
-            for j in range(K):
-                arow = A + j * K
-                s = 0.0
-                for k in range(K):
-                    s += arow[k] * tmp[k]
-                beta[j] = s
+            # c_t was not stored (memory-lean mode): with u = b_t beta_t and
+            # beta' = A u, sum_j alpha_{t-1}[j] beta'[j] = c_t because the
+            # posteriors of step t-1 sum to 1 (K extra operations, ~10 % slower).
+            for k in range(K):
+                tmp[k] = b[k] * beta[k]
+            _hmm_gemv(beta, AT, tmp, K)
+            al = al - K
+            s = 0.0
+            for k in range(K):
+                s += al[k] * beta[k]
+            ct = 1.0 / s
+            for k in range(K):
+                beta[k] *= ct
+                tmp[k] *= ct
+        if ctrans != NULL:
+            ai[nb] = t - 1
+            nb += 1
+            if nb == 4:
+                _hmm_xi_flush(ctrans, alpha, ai, tb, nb, K)
+                nb = 0
         t -= 1
+    if ctrans != NULL and nb > 0:
+        _hmm_xi_flush(ctrans, alpha, ai, tb, nb, K)
     return 0
+
+
+cdef int _hmm_fb_codes(Py_ssize_t T, Py_ssize_t K, const double* pi, const double* A,
+                       const double* AT, const int32_t* x, Py_ssize_t C,
+                       const int64_t* choff, const double* emitT, double* alpha,
+                       double* scale, double* work, double* ll_out, int64_t* bad_t,
+                       double* gamma, double* cstart, double* ctrans,
+                       double* cemit) noexcept nogil:
+    # Calls with a literal K let the C compiler specialise (clone and unroll) the
+    # kernel for common small state counts; other K take the generic path.
+    if K == 2:
+        return _hmm_fb_seq[double](T, 2, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 3:
+        return _hmm_fb_seq[double](T, 3, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 4:
+        return _hmm_fb_seq[double](T, 4, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 8:
+        return _hmm_fb_seq[double](T, 8, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    if K == 16:
+        return _hmm_fb_seq[double](T, 16, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                                   work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
+    return _hmm_fb_seq[double](T, K, pi, A, AT, NULL, x, C, choff, emitT, alpha, scale,
+                               work, ll_out, bad_t, gamma, cstart, ctrans, cemit)
 
 
 def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = missing
                     const int64_t[::1] offsets,       # IN  (S + 1,) sequence boundaries
                     const double[::1] startprob,      # IN  (K,)
                     const double[:, ::1] transmat,    # IN  (K, K)
-                    const double[:, ::1] emitT,       # IN  (sum M, K) stacked transposed tables
-                    const int64_t[::1] choff,         # IN  (C,) first row of each channel in emitT
+                    const double[:, ::1] transT,      # IN  (K, K) transmat.T, C-contiguous
+                    const double[:, ::1] emitT,       # IN  (sum M + 1, K) stacked transposed tables + ones row
+                    const int64_t[::1] choff,         # IN  (C + 1,) first row of each channel; choff[C] = ones row
                     double[::1] loglik,               # OUT (S,) log p(x_s)
                     int32_t[::1] status,              # OUT (S,) 0 ok, 1 zero normaliser
                     int64_t[::1] bad_t,               # OUT (S,) failing time step (status 1)
                     double[:, ::1] alpha_scratch,     # SCRATCH (n_threads, max_len * K)
-                    double[:, ::1] scale_scratch,     # SCRATCH (n_threads, max_len)
-                    double[:, ::1] work,              # SCRATCH (n_threads, 3 K)
+                    double[:, ::1] scale_scratch,     # SCRATCH (n_threads, max_len) if use_scale
+                    double[:, ::1] work,              # SCRATCH (n_threads, 7 K)
                     double[:, ::1] cstart,            # INOUT (n_threads, K), zeroed by caller
-                    double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed
-                    double[:, ::1] cemit,             # INOUT (n_threads, sum M * K), zeroed
+                    double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed; the
+                                                      #   transition counts are transmat * sum_threads
+                    double[:, ::1] cemit,             # INOUT (n_threads, (sum M + 1) * K), zeroed
                     double[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                     bint want_counts,
+                    bint use_scale,
                     int n_threads):
     """Fused scaled forward-backward E-step of a categorical HMM, one pass per sequence.
 
@@ -225,10 +319,11 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
         tid = threadid()
         st = offsets[s]
         T = offsets[s + 1] - st
-        status[s] = _hmm_fb_seq[double](
-            T, K, &startprob[0], &transmat[0, 0], <const double*>NULL,
+        status[s] = _hmm_fb_codes(
+            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0],
             &X[st, 0], C, &choff[0], &emitT[0, 0],
-            &alpha_scratch[tid, 0], &scale_scratch[tid, 0], &work[tid, 0],
+            &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
+            &work[tid, 0],
             &loglik[s], &bad_t[s],
             &gamma[st, 0] if do_gamma else <double*>NULL,
             &cstart[tid, 0] if want_counts else <double*>NULL,
@@ -240,15 +335,18 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
                   const int64_t[::1] offsets,         # IN  (S + 1,)
                   const double[::1] startprob,        # IN  (K,)
                   const double[:, ::1] transmat,      # IN  (K, K)
+                  const double[:, ::1] transT,        # IN  (K, K) transmat.T, C-contiguous
                   double[::1] loglik,                 # OUT (S,)
                   int32_t[::1] status,                # OUT (S,)
                   int64_t[::1] bad_t,                 # OUT (S,)
                   double[:, ::1] alpha_scratch,       # SCRATCH (n_threads, max_len * K)
-                  double[:, ::1] scale_scratch,       # SCRATCH (n_threads, max_len)
-                  double[:, ::1] work,                # SCRATCH (n_threads, 3 K)
-                  double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed
+                  double[:, ::1] scale_scratch,       # SCRATCH (n_threads, max_len) if use_scale
+                  double[:, ::1] work,                # SCRATCH (n_threads, 7 K)
+                  double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed; counts =
+                                                      #   transmat * sum over threads
                   floating[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                   bint want_trans,
+                  bint use_scale,
                   int n_threads):
     """Scaled forward-backward over caller-supplied emission likelihoods.
 
@@ -268,9 +366,10 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
         st = offsets[s]
         T = offsets[s + 1] - st
         status[s] = _hmm_fb_seq(
-            T, K, &startprob[0], &transmat[0, 0], &frame[st, 0],
+            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0], &frame[st, 0],
             &dummy_x, 0, &dummy_off, &dummy_emit,
-            &alpha_scratch[tid, 0], &scale_scratch[tid, 0], &work[tid, 0],
+            &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
+            &work[tid, 0],
             &loglik[s], &bad_t[s],
             &gamma[st, 0] if do_gamma else <floating*>NULL,
             <double*>NULL,
@@ -283,7 +382,7 @@ cdef int _hmm_viterbi_seq(Py_ssize_t T, Py_ssize_t K,
                           const double* logAT,         # IN  (K, K) transposed: logAT[k, j] = log A[j, k]
                           const floating* frame,       # IN  (T, K) log emission likelihoods, or NULL
                           const int32_t* x, Py_ssize_t C,
-                          const int64_t* choff,        # IN  (C,)
+                          const int64_t* choff,        # IN  (C + 1,)
                           const double* logemitT,      # IN  (sum M, K)
                           double* work,                # SCRATCH (3 K,)
                           int32_t* bp,                 # SCRATCH (T, K) back pointers
@@ -350,8 +449,8 @@ def hmm_viterbi(const int32_t[:, ::1] X,            # IN  (N, C) codes (used whe
                 const int64_t[::1] offsets,         # IN  (S + 1,)
                 const double[::1] logstart,         # IN  (K,)
                 const double[:, ::1] logtransT,     # IN  (K, K) transposed log transition matrix
-                const double[:, ::1] logemitT,      # IN  (sum M, K) stacked transposed log tables
-                const int64_t[::1] choff,           # IN  (C,)
+                const double[:, ::1] logemitT,      # IN  (sum M + 1, K) stacked transposed log tables + zeros row
+                const int64_t[::1] choff,           # IN  (C + 1,)
                 int32_t[::1] path,                  # OUT (N,) most likely states
                 double[::1] logprob,                # OUT (S,) log p(x_s, best path)
                 int32_t[::1] status,                # OUT (S,) 0 ok, 1 every path has probability 0

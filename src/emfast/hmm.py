@@ -32,12 +32,18 @@ class HMMStats:
 
 
 def _stack_emissions(tables):
-    """Per-channel (K, M_c) tables -> stacked transposed (sum M_c, K) table + offsets."""
-    emitT = np.ascontiguousarray(np.concatenate([np.asarray(t, dtype=np.float64).T
-                                                 for t in tables], axis=0))
+    """Per-channel (K, M_c) tables -> the kernels' stacked transposed table.
+
+    Returns ``emitT`` of shape (sum M_c + 1, K) (channel c in rows
+    ``choff[c]:choff[c + 1]``, then one row of ones that a missing code points
+    to) and ``choff`` (C + 1,) int64.
+    """
+    K = tables[0].shape[0]
+    emitT = np.ascontiguousarray(np.concatenate(
+        [np.asarray(t, dtype=np.float64).T for t in tables] + [np.ones((1, K))], axis=0))
     sizes = [t.shape[1] for t in tables]
-    choff = np.zeros(len(tables), dtype=np.int64)
-    np.cumsum(sizes[:-1], out=choff[1:])
+    choff = np.zeros(len(tables) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=choff[1:])
     return emitT, choff
 
 
@@ -370,7 +376,7 @@ class CategoricalHMM(BaseEstimator):
         tables = theta[2:]
         K = start.shape[0]
         emitT, choff = _stack_emissions(tables)
-        n_threads, alpha, scale, work = _scratch(offsets, K, n_threads)
+        n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, n_threads)
         S = len(offsets) - 1
         ll = np.empty(S)
         status = np.zeros(S, dtype=np.int32)
@@ -383,16 +389,17 @@ class CategoricalHMM(BaseEstimator):
             cstart = ctrans = cemit = np.zeros((1, 1))
         gamma = np.empty((codes.shape[0] if posteriors else 0, K))
         _kernels.hmm_estep_codes(codes, offsets, np.ascontiguousarray(start),
-                                 np.ascontiguousarray(trans), emitT, choff, ll, status, bad_t,
+                                 np.ascontiguousarray(trans), np.ascontiguousarray(trans.T),
+                                 emitT, choff, ll, status, bad_t,
                                  alpha, scale, work, cstart, ctrans, cemit, gamma, counts,
-                                 n_threads)
+                                 use_scale, n_threads)
         _raise_status(status, bad_t, offsets, _ZERO_OBS)
         stats = None
         if counts:
             E = cemit.sum(axis=0)[:emitT.shape[0] * K].reshape(emitT.shape[0], K)
-            emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff, tables)]
-            stats = HMMStats(cstart.sum(axis=0)[:K], ctrans.sum(axis=0)[:K * K].reshape(K, K),
-                             emit)
+            emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff[:-1], tables)]
+            xi = trans * ctrans.sum(axis=0)[:K * K].reshape(K, K)
+            stats = HMMStats(cstart.sum(axis=0)[:K], xi, emit)
         return ll, stats, (gamma if posteriors else None)
 
     def _mstep(self, stats: HMMStats, theta, priors):
@@ -609,6 +616,13 @@ class CategoricalHMM(BaseEstimator):
     def predict(self, X, lengths=None):
         """Most likely states (decoder :attr:`algorithm`), shape (n_samples,)."""
         return self.decode(X, lengths)[1]
+
+    def get_stationary_distribution(self):
+        """Stationary distribution of ``transmat_`` (left eigenvector for eigenvalue 1)."""
+        check_is_fitted(self, "transmat_")
+        vals, vecs = np.linalg.eig(np.asarray(self.transmat_, dtype=np.float64).T)
+        v = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
+        return v / v.sum()
 
     def _n_parameters(self):
         K = int(self.n_components)

@@ -78,13 +78,19 @@ def _slab(n_threads, n, zero=True):
 
 
 def _scratch(offsets, K, n_threads):
+    """Per-thread scratch: alpha (max_len x K), the scale factors (max_len) when
+    they fit, and a small work area. The scale factors are stored (faster
+    backward pass) unless that would push the scratch beyond one
+    ``n_samples x K`` float64 array (few long sequences); the kernel then
+    recovers them in the backward pass (memory-lean mode)."""
     lengths = np.diff(offsets)
     n_threads = max(1, min(int(n_threads), len(lengths)))
     max_len = int(lengths.max())
     alpha = _slab(n_threads, max_len * K, zero=False)
-    scale = _slab(n_threads, max_len, zero=False)
-    work = _slab(n_threads, 3 * K, zero=False)
-    return n_threads, alpha, scale, work
+    use_scale = n_threads * max_len * (K + 1) <= int(offsets[-1]) * K
+    scale = _slab(n_threads, max_len, zero=False) if use_scale else np.empty((1, 1))
+    work = _slab(n_threads, 7 * K, zero=False)
+    return n_threads, alpha, scale, work, use_scale
 
 
 def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log=False,
@@ -140,19 +146,20 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
         if not np.all(np.isfinite(frame)) or np.any(frame < 0):
             raise ValueError("frame_likelihood must be finite and non-negative "
                              "(pass log=True for log-likelihoods).")
-    n_threads, alpha, scale, work = _scratch(offsets, K, check_n_jobs(n_jobs))
+    n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, check_n_jobs(n_jobs))
     S = len(offsets) - 1
     ll = np.empty(S)
     status = np.zeros(S, dtype=np.int32)
     bad_t = np.zeros(S, dtype=np.int64)
     ctrans = _slab(n_threads, K * K)
     gamma = np.empty((N, K), dtype=frame.dtype)
-    _kernels.hmm_fb_frames(frame, offsets, start, trans, ll, status, bad_t, alpha, scale, work,
-                           ctrans, gamma, True, n_threads)
+    _kernels.hmm_fb_frames(frame, offsets, start, trans, np.ascontiguousarray(trans.T), ll,
+                           status, bad_t, alpha, scale, work, ctrans, gamma, True, use_scale,
+                           n_threads)
     _raise_status(status, bad_t, offsets, "frame_likelihood is 0 for every state reachable there.")
     if shift is not None:
         ll += np.add.reduceat(shift, offsets[:-1])
-    return ll, gamma, ctrans.sum(axis=0)[:K * K].reshape(K, K)
+    return ll, gamma, trans * ctrans.sum(axis=0)[:K * K].reshape(K, K)
 
 
 def viterbi(frame_loglik, startprob, transmat, lengths=None, *, log=True, n_jobs=None):
@@ -189,7 +196,7 @@ def viterbi(frame_loglik, startprob, transmat, lengths=None, *, log=True, n_jobs
     if np.any(np.isnan(frame)) or np.any(frame == np.inf):
         raise ValueError("frame_loglik must not contain NaN or +inf.")
     return _viterbi_run(np.zeros((1, 1), np.int32), frame, offsets, start, trans,
-                        np.zeros((1, K)), np.zeros(1, np.int64), check_n_jobs(n_jobs),
+                        np.zeros((2, K)), np.array([0, 1], np.int64), check_n_jobs(n_jobs),
                         "frame_loglik is -inf for every state reachable there.")
 
 
