@@ -149,8 +149,16 @@ def test_run_em_stops_before_mstep_when_converged():
 def test_run_em_validation():
     with pytest.raises(ValueError, match=r"max_iter must be >= 1; got 0"):
         em.run_em(None, None, [], max_iter=0)
-    with pytest.raises(ValueError, match=r"tol must be >= 0"):
-        em.run_em(None, None, [], tol=-1)
+    with pytest.raises(ValueError, match=r"tol must be a number; got nan"):
+        em.run_em(None, None, [], tol=float("nan"))
+
+
+def test_negative_tol_runs_every_iteration():
+    def estep(theta):
+        return [theta[0]], -1.0  # constant: would converge at once with tol >= 0
+
+    res = em.run_em(estep, lambda c: [c[0]], [np.array([0.5, 0.5])], max_iter=7, tol=-1.0)
+    assert res.n_iter == 7 and not res.converged and len(res.history) == 8
 
 
 def test_callback_can_stop():

@@ -244,7 +244,9 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
     max_iter : int, default=100
         Maximum number of M-steps (>= 1).
     tol : float, default=1e-6
-        Stop when the objective improves by less than ``tol * scale``.
+        Stop when the objective improves by less than ``tol * scale``. A
+        negative ``tol`` (as hmmlearn allows) never stops early: exactly
+        ``max_iter`` M-steps are run.
     callback : callable, optional
         ``callback(iteration, theta, loglik)`` after each E-step; return
         ``True`` to stop early (counts as not converged).
@@ -266,8 +268,8 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
     """
     if max_iter is None or int(max_iter) < 1:
         raise ValueError(f"max_iter must be >= 1; got {max_iter!r}.")
-    if tol is None or not (tol >= 0):
-        raise ValueError(f"tol must be >= 0; got {tol!r}.")
+    if tol is None or np.isnan(tol):
+        raise ValueError(f"tol must be a number; got {tol!r}.")
     if monitor is None:
         monitor = ConvergenceMonitor(tol, int(max_iter), verbose, scale, desc)
     else:
