@@ -85,7 +85,7 @@ def _coin_loglik(X, w, h):
 def test_run_em_coin_mixture(rng):
     X = _coin_data(rng)
     theta0 = [np.array([0.5, 0.5]), np.array([[0.6, 0.4], [0.3, 0.7]])]
-    res = em.run_em(_coin_estep(X), em.normalize, theta0, max_iter=500, tol=1e-10,
+    res = em.run_em(_coin_estep(X), em.normalize, theta0, max_iter=20000, tol=1e-10,
                     scale=len(X))
     assert res.converged
     assert_monotone(res.history)
@@ -95,14 +95,22 @@ def test_run_em_coin_mixture(rng):
     # stationary point: gradient of the observed-data loglik ~ 0 along feasible directions
     w, h = res.theta
     eps = 1e-6
-    for dw in (np.array([1, -1]), ):
+    # (only for parameters in the interior: at a boundary MLE the gradient need not vanish)
+    checked = 0
+    if w.min() > 1e-3:
+        dw = np.array([1, -1])
         f1 = _coin_loglik(X, w + eps * dw, h)
         f0 = _coin_loglik(X, w - eps * dw, h)
         assert abs(f1 - f0) / (2 * eps) < 2e-2
+        checked += 1
     for k in range(2):
+        if h[k].min() <= 1e-3:
+            continue
         d = np.zeros((2, 2)); d[k] = [1, -1]
         g = (_coin_loglik(X, w, h + eps * d) - _coin_loglik(X, w, h - eps * d)) / (2 * eps)
         assert abs(g) < 2e-2
+        checked += 1
+    assert checked >= 1
 
 
 def test_complete_data_one_iteration_is_mle(rng):
@@ -235,7 +243,7 @@ def test_restarts_pick_best(rng):
     def fit_one(r):
         w = r.dirichlet([1, 1])
         h = r.dirichlet([1, 1], size=2)
-        return em.run_em(_coin_estep(X), em.normalize, [w, h], max_iter=300, tol=1e-9,
+        return em.run_em(_coin_estep(X), em.normalize, [w, h], max_iter=20000, tol=1e-8,
                          scale=len(X))
 
     best = fit_with_restarts(fit_one, 6, np.random.default_rng(1))
