@@ -13,6 +13,8 @@ Fitting and inference compile the structure once into a junction tree
 from __future__ import annotations
 
 from collections.abc import Mapping
+import itertools
+
 import numpy as np
 
 from . import _kernels
@@ -387,9 +389,10 @@ class BayesianNetwork:
 
         log_prior = (lambda th: dirichlet_log_prior(th, pseudocount)) if pseudocount > 0 else None
 
-        def fit_one(rng_k, k=[0]):
-            which = k[0]
-            k[0] += 1
+        restart = itertools.count()   # restart 0 may use the current / uniform CPTs
+
+        def fit_one(rng_k):
+            which = next(restart)
             if init == "current" and which == 0:
                 theta0 = [t.copy() for t in start]
             elif init == "uniform" and which == 0:
