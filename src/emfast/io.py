@@ -495,6 +495,19 @@ def _read_text(path) -> str:
     return data
 
 
+def _write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path``, gzip-compressed (reproducibly: no name, mtime 0) when it
+    ends in ``.gz``; the counterpart of :func:`_read_text`."""
+    path = os.fspath(path)
+    if path.endswith(".gz"):
+        with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0,
+                                                  filename="") as gz:
+            gz.write(data)
+    else:
+        with open(path, "wb") as fh:
+            fh.write(data)
+
+
 def _network_class():
     from .bayesnet import BayesianNetwork
     return BayesianNetwork
@@ -617,14 +630,7 @@ def write_bif(bn, path, *, name: str | None = None) -> None:
         Network name; default ``bn.name`` when set, else ``"unknown"``.
     """
     text = format_bif(bn, name=name).encode("utf-8")
-    path = os.fspath(path)
-    if path.endswith(".gz"):
-        with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0,
-                                                  filename="") as gz:
-            gz.write(text)
-    else:
-        with open(path, "wb") as fh:
-            fh.write(text)
+    _write_bytes(path, text)
 
 
 # ---------------------------------------------------------------------------
@@ -708,14 +714,7 @@ def save(bn, path) -> None:
     A path ending in ``.gz`` is gzip-compressed.
     """
     text = json.dumps(network_to_dict(bn), indent=1, allow_nan=False).encode("utf-8")
-    path = os.fspath(path)
-    if path.endswith(".gz"):
-        with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0,
-                                                  filename="") as gz:
-            gz.write(text)
-    else:
-        with open(path, "wb") as fh:
-            fh.write(text)
+    _write_bytes(path, text)
 
 
 def load(path):
