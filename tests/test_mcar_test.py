@@ -74,3 +74,12 @@ def test_mechanism_objects_and_resolve():
         MNAR({"Z": ["A"]}).resolve(v, codes)
     assert repr(MAR({"B": ["A"]})) == "MAR({'B': ['A']})"
     assert MAR({"B": "A"}) == MAR({"B": ["A"]})
+
+
+def test_mcar_test_validates_codes_through_check_data():
+    with pytest.raises(ValueError, match=r"data\[:, 0\] contains the non-integer value 0.5 at row 0; "
+                                         r"variable 'x0' takes integer codes >= 0"):
+        mcar_test(np.array([[0.5, 1.0], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"data\[:, 1\] contains category -3 at row 1, but "
+                                         r"variable 'C' takes codes >= 0"):
+        mcar_test(np.array([[0, 1], [-1, -3]]), variables=["A", "C"])

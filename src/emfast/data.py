@@ -24,6 +24,10 @@ from . import _kernels
 MISSING = -1
 """The code that marks a missing value in every integer array emfast accepts."""
 
+NO_CARD_LIMIT = int(np.iinfo(np.int32).max)
+"""A cardinality for :func:`check_data` when the number of categories is not known yet
+(codes are then only checked to be whole numbers >= -1)."""
+
 __all__ = ["MISSING", "Schema", "encode", "check_data", "check_codes_1d",
            "compress_rows", "CompressedRows", "check_lengths"]
 
@@ -175,6 +179,17 @@ def encode(df, categories: dict | None = None):
 # validation
 # ---------------------------------------------------------------------------
 
+def _code_range(card: int) -> str:
+    return ">= 0" if card >= NO_CARD_LIMIT else f"0..{card - 1}"
+
+
+def _allowed(var: str, card: int) -> str:
+    """'variable X has 3 categories (0..2)', or the open-ended form for NO_CARD_LIMIT."""
+    if card >= NO_CARD_LIMIT:
+        return f"variable {var!r} takes codes >= 0"
+    return f"variable {var!r} has {card} categories (0..{card - 1})"
+
+
 def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.ndarray:
     """Validate one numeric column of codes and return it as int32 (``-1`` = missing)."""
     if col.dtype == bool:
@@ -190,7 +205,7 @@ def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.
         if frac.any():
             r = int(np.flatnonzero(frac)[0])
             raise ValueError(f"{where} contains the non-integer value {float(col[r])!r} at row {r}; "
-                             f"variable {var!r} takes integer codes 0..{card - 1} "
+                             f"variable {var!r} takes integer codes {_code_range(card)} "
                              "(NaN or -1 = missing).")
         col = np.where(nan, MISSING, col)
         lo_ok = col >= MISSING
@@ -198,9 +213,8 @@ def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.
         bad = ~(lo_ok & hi_ok)
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{where} contains category {int(col[r])} at row {r}, but variable "
-                             f"{var!r} has {card} categories (0..{card - 1}); use -1 or NaN for "
-                             "missing values.")
+            raise ValueError(f"{where} contains category {int(col[r])} at row {r}, but "
+                             f"{_allowed(var, card)}; use -1 or NaN for missing values.")
         return col.astype(np.int32)
     if col.dtype.kind not in "iu":
         raise TypeError(f"{where} has dtype {col.dtype}; expected integer codes, or floats with "
@@ -208,9 +222,8 @@ def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.
     bad = (col < MISSING) | (col >= card)
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{where} contains category {int(col[r])} at row {r}, but variable "
-                         f"{var!r} has {card} categories (0..{card - 1}); use -1 for missing "
-                         "values.")
+        raise ValueError(f"{where} contains category {int(col[r])} at row {r}, but "
+                         f"{_allowed(var, card)}; use -1 for missing values.")
     return col.astype(np.int32, copy=False)
 
 

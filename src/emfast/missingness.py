@@ -287,7 +287,7 @@ class MCARTestResult:
 
 def _as_codes(data, variables):
     """Codes and names from a DataFrame (encoded) or an int/float array (-1/NaN missing)."""
-    from .data import _is_dataframe, encode
+    from .data import NO_CARD_LIMIT, _is_dataframe, check_data, encode
 
     if _is_dataframe(data):
         codes, schema = encode(data)
@@ -295,21 +295,10 @@ def _as_codes(data, variables):
     arr = np.asarray(data)
     if arr.ndim != 2:
         raise ValueError(f"data must be 2-dimensional; got shape {arr.shape}.")
-    if arr.dtype.kind == "f":
-        if np.any(~np.isnan(arr) & (arr != np.floor(np.nan_to_num(arr)))):
-            raise ValueError("data holds non-integer floats; pass integer codes (NaN or -1 = missing).")
-        arr = np.where(np.isnan(arr), MISSING, arr)
-    elif arr.dtype.kind not in "iub":
-        raise TypeError(f"data has dtype {arr.dtype}; expected integer codes or a DataFrame.")
-    codes = np.ascontiguousarray(arr.astype(np.int32))
-    if np.any(codes < MISSING):
-        r, c = np.argwhere(codes < MISSING)[0]
-        raise ValueError(f"data[:, {c}] contains {codes[r, c]} at row {r}; codes must be >= 0 "
-                         "(-1 = missing).")
-    names = list(variables) if variables is not None else [f"x{j}" for j in range(codes.shape[1])]
-    if len(names) != codes.shape[1]:
-        raise ValueError(f"variables names {len(names)} columns but data has {codes.shape[1]}.")
-    return codes, names
+    names = list(variables) if variables is not None else [f"x{j}" for j in range(arr.shape[1])]
+    if len(names) != arr.shape[1]:
+        raise ValueError(f"variables names {len(names)} columns but data has {arr.shape[1]}.")
+    return check_data(arr, names, [NO_CARD_LIMIT] * len(names), name="data"), names
 
 
 def mcar_test(data, *, covariates: Sequence[str] | None = None,

@@ -14,12 +14,11 @@ import numpy as np
 
 from . import _kernels
 from ._base import BaseEstimator, check_is_fitted, check_n_jobs, check_random_state
-from .data import MISSING, _is_dataframe, check_data, compress_rows
+from .data import MISSING, NO_CARD_LIMIT as _BIG, _is_dataframe, check_data, compress_rows
 from .em import dirichlet_log_prior, fit_with_restarts, run_em
 
 __all__ = ["LatentClassModel"]
 
-_BIG = np.iinfo(np.int32).max
 
 
 class LatentClassModel(BaseEstimator):
