@@ -544,7 +544,8 @@ def fit_latent_class(codes: np.ndarray, names: Sequence[str], cards: Sequence[in
     network's class order), ``missingness`` ({item: δ}), ``parents``
     ({item: parents with the class node called "class"}), ``history``,
     ``n_iter``, ``converged``, ``log_likelihood``, ``network`` (the fitted
-    network without indicators) and ``class_name``.
+    network *with* its indicator nodes, in the network's class order),
+    ``indicator_parents`` and ``class_name``.
     """
     mechanism = check_mechanism(mechanism)
     str_names = [str(n) for n in names]
@@ -563,13 +564,15 @@ def fit_latent_class(codes: np.ndarray, names: Sequence[str], cards: Sequence[in
         init = "current"
     fit_bayesnet(bn, full, mechanism, init=init, **fit_params)
     theta = [bn.cpts[cls]] + [bn.cpts[n] for n in str_names]
+    augmented, _ = augment_network(bn, bn.missingness_parents_, bn.missingness_)
     return {
         "theta": theta, "missingness": {names[str_names.index(v)]: t
                                         for v, t in bn.missingness_.items()},
         "parents": {names[str_names.index(v)]: tuple("class" if p == cls else p for p in pa)
                     for v, pa in bn.missingness_parents_.items()},
         "history": bn.history_, "n_iter": bn.n_iter_, "converged": bn.converged_,
-        "log_likelihood": bn.log_likelihood_, "network": bn, "class_name": cls,
+        "log_likelihood": bn.log_likelihood_, "network": augmented, "class_name": cls,
+        "indicator_parents": dict(bn.missingness_parents_),
         "n_best": getattr(bn, "n_best_", 1),
         "objectives": getattr(bn, "init_objectives_", [bn.history_[-1]]),
     }

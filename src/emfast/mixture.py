@@ -430,7 +430,7 @@ class LatentClassModel(BaseEstimator):
         self.missingness_ = delta
         self.missingness_parents_ = dict(res["parents"])
         self._mech_ = {"network": res["network"], "class_name": res["class_name"],
-                       "order": order}
+                       "indicator_parents": res["indicator_parents"], "order": order}
         self.n_categories_ = list(cards)
         self.n_features_in_ = len(cards)
         self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -444,21 +444,13 @@ class LatentClassModel(BaseEstimator):
 
     def _predict_proba_mechanism(self, codes):
         """Class posterior including the indicators' evidence, p(z | x_obs, m)."""
-        from .missingness import augment_codes, augment_network
+        from .missingness import augment_codes
 
-        net = self._mech_["network"]
+        aug = self._mech_["network"]
         cls = self._mech_["class_name"]
-        str_names = [str(n) for n in self.feature_names_in_]
-        parents = {str(v): tuple(cls if p == "class" else p for p in pa)
-                   for v, pa in self.missingness_parents_.items()}
-        inv = np.argsort(self._mech_["order"])
-        delta = {}
-        for v, t in self.missingness_.items():
-            pa = self.missingness_parents_[v]
-            delta[str(v)] = np.take(t, inv, axis=pa.index("class")) if "class" in pa else t
-        aug, _ = augment_network(net, parents, delta)
+        parents = self._mech_["indicator_parents"]
         full = np.concatenate([np.full((codes.shape[0], 1), MISSING, np.int32), codes], axis=1)
-        A = augment_codes(full, net.variables, parents)
+        A = augment_codes(full, aug.variables[:full.shape[1]], parents)
         post = aug.predict_proba(A, [cls])[cls]
         return post[:, self._mech_["order"]]
 
