@@ -500,9 +500,7 @@ def bayesnet_log_likelihood(bn, data, mechanism, *, columns=None, n_jobs=None
                          f"{mechanism!r}; refit to evaluate another mechanism.")
     codes = bn._codes(data, columns)
     resolved = bn.missingness_parents_
-    if isinstance(mechanism, MAR):
-        mechanism._check(bn.variables, codes, mechanism._parents(),
-                         {v for v in bn.variables if np.all(codes[:, bn.variables.index(v)] == MISSING)})
+    mechanism.resolve(bn.variables, codes)   # the same checks as fit (MAR parents observed)
     aug, names = augment_network(bn, resolved, bn.missingness_)
     total = aug.log_likelihood(augment_codes(codes, bn.variables, resolved), n_jobs=n_jobs)
     theta = bn.log_likelihood(codes, n_jobs=n_jobs)
