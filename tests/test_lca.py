@@ -69,8 +69,8 @@ def test_kernel_matches_enumeration(tiny, n_threads):
     P = np.empty((n, K))
     L = np.empty(n)
     st = np.zeros(n, dtype=np.int32)
-    wslab = np.zeros((n_threads, K))
-    islab = np.zeros((n_threads, S, K))
+    wslab = np.zeros(K)
+    islab = np.zeros((S, K))
     _kernels.lca_estep(X32, np.ones(n), np.log(w), log_items, offsets, P, L, st, wslab, islab,
                        True, n_threads)
     assert not st.any()
@@ -79,10 +79,96 @@ def test_kernel_matches_enumeration(tiny, n_threads):
     assert L[3] == 0.0
     # the all-missing row adds nothing to the counts
     allmiss = (X < 0).all(axis=1)
-    np.testing.assert_allclose(wslab.sum(0), wc - post[allmiss].sum(0), rtol=1e-10)
-    icnt = islab.sum(0).T
+    np.testing.assert_allclose(wslab, wc - post[allmiss].sum(0), rtol=1e-10)
+    icnt = islab.T
     for o, m, ref in zip(offsets, TINY_CARDS, ic):
         np.testing.assert_allclose(icnt[:, o:o + m], ref, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kernel_every_class_count(rng, K, n_threads):
+    """The kernel has a copy per literal K (2-6, 8), a small-K path (<= 16) and a
+    generic one: every path against enumeration, with weighted rows, missing cells
+    (branch-free lookups), an all-missing row and a row of probability zero."""
+    cards = [3, 2, 4, 3, 2]
+    w, items = random_params(rng, K, cards)
+    items[3][:, 2] = 0.0                          # category 2 of item 3 impossible
+    items[3] /= items[3].sum(axis=1, keepdims=True)
+    X, _ = simulate(rng, w, items, 300, p_missing=0.25)
+    X[5] = -1
+    X[9, 3] = 2                                   # the impossible row
+    weights = rng.integers(1, 4, size=len(X)).astype(float)
+    # items stored in a shuffled order inside the table: offsets need not be sorted
+    order = [2, 0, 4, 1, 3]
+    offsets = np.zeros(len(cards), dtype=np.int64)
+    pos = 0
+    for j in order:
+        offsets[j] = pos
+        pos += cards[j]
+    S = pos
+    with np.errstate(divide="ignore"):
+        log_items = np.empty((S, K))
+        for j, t in enumerate(items):
+            log_items[offsets[j]:offsets[j] + cards[j]] = np.log(t).T
+    n = len(X)
+    P, L, st = np.empty((n, K)), np.empty(n), np.zeros(n, dtype=np.int32)
+    wslab, islab = np.zeros(K), np.zeros((S, K))
+    _kernels.lca_estep(np.ascontiguousarray(X, dtype=np.int32), weights, np.log(w), log_items,
+                       offsets, P, L, st, wslab, islab, True, n_threads)
+    assert st.tolist() == [1 if i == 9 else 0 for i in range(n)]
+    assert L[9] == -np.inf and not P[9].any()
+    ok = np.ones(n, dtype=bool)
+    ok[9] = False
+    ll, post, _, _ = data_by_enumeration(w, items, X[ok])
+    np.testing.assert_allclose(P[ok], post, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(L[5], 0.0, atol=0)
+    # expected counts, weighted, all-missing and impossible rows excluded
+    use = ok & (X >= 0).any(axis=1)
+    wq = weights[use, None] * P[use]
+    np.testing.assert_allclose(wslab, wq.sum(0), rtol=1e-10)
+    icnt = islab
+    for j, m in enumerate(cards):
+        for c in range(m):
+            ref = wq[X[use, j] == c].sum(0)
+            np.testing.assert_allclose(icnt[offsets[j] + c], ref, rtol=1e-10, atol=1e-12)
+    # per-row log-likelihoods (the oracle's is a total: check it, then each row)
+    np.testing.assert_allclose(L[ok].sum(), ll, rtol=1e-10)
+    for i in np.flatnonzero(ok)[:40]:
+        np.testing.assert_allclose(L[i], data_by_enumeration(w, items, X[i:i + 1])[0],
+                                   rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("K", [3, 4, 20])
+@pytest.mark.parametrize("accumulate", [True, False])
+def test_kernel_bit_identical_across_threads(rng, K, accumulate):
+    """Rows are summed in fixed blocks whatever the thread count: 1, 2 and 3 threads
+    give the same bits (and the counts are added to what the caller passes in)."""
+    cards = [3] * 12
+    w, items = random_params(rng, K, cards)
+    X, _ = simulate(rng, w, items, 20_000, p_missing=0.1)
+    X = np.ascontiguousarray(X, dtype=np.int32)
+    n, S = len(X), sum(cards)
+    offsets = np.arange(0, S, 3, dtype=np.int64)
+    log_items = np.ascontiguousarray(np.log(np.concatenate(items, axis=1)).T)
+    weights = rng.random(n) * 3
+    out = []
+    for nt in (1, 2, 3):
+        P, L, st = np.empty((n, K)), np.empty(n), np.zeros(n, dtype=np.int32)
+        wc, ic = np.full(K, 0.5), np.full((S, K), 0.25)
+        _kernels.lca_estep(X, weights, np.log(w), log_items, offsets, P, L, st, wc, ic,
+                           accumulate, nt)
+        out.append((P, L, st, wc, ic))
+    for other in out[1:]:
+        for a, b in zip(out[0], other):
+            np.testing.assert_array_equal(a, b)
+    P, L, st, wc, ic = out[0]
+    if accumulate:
+        np.testing.assert_allclose(wc - 0.5, (weights[:, None] * P).sum(0), rtol=1e-10)
+        assert ic.sum() == pytest.approx(0.25 * S * K + (weights[:, None] * P
+                                         * (X >= 0).sum(1)[:, None]).sum(), rel=1e-10)
+    else:
+        assert (wc == 0.5).all() and (ic == 0.25).all()
 
 
 def test_inference_matches_enumeration(tiny):
@@ -460,13 +546,14 @@ def test_kernel_rejects_inconsistent_shapes():
     args = dict(row_weights=np.ones(3), log_w=np.log([0.5, 0.5]),
                 log_items=np.zeros((4, 2)), offsets=np.array([0, 2], dtype=np.int64),
                 post=np.empty((3, 2)), loglik=np.empty(3), status=np.zeros(3, np.int32),
-                wcounts=np.zeros((1, 2)), icounts=np.zeros((1, 4, 2)))
+                wcounts=np.zeros(2), icounts=np.zeros((4, 2)))
     _kernels.lca_estep(X, *args.values(), True, 1)
-    bad = dict(args, post=np.empty((2, 2)))
-    with pytest.raises(ValueError, match="lca_estep: inconsistent array shapes"):
-        _kernels.lca_estep(X, *bad.values(), True, 1)
-    with pytest.raises(ValueError, match=r"count slabs need shape \(n_threads, >= K\)"):
-        _kernels.lca_estep(X, *args.values(), True, 2)
+    for name, value in [("post", np.empty((2, 2))), ("wcounts", np.zeros(3)),
+                        ("icounts", np.zeros((3, 2))), ("icounts", np.zeros((4, 3))),
+                        ("log_items", np.zeros((4, 3))), ("row_weights", np.ones(4))]:
+        bad = dict(args, **{name: value})
+        with pytest.raises(ValueError, match="lca_estep: inconsistent array shapes"):
+            _kernels.lca_estep(X, *bad.values(), True, 1)
     bad = dict(args, offsets=np.array([0, 4], dtype=np.int64))
     with pytest.raises(ValueError, match=r"offsets\[1\] = 4 is outside 0..3"):
         _kernels.lca_estep(X, *bad.values(), True, 1)

@@ -48,8 +48,8 @@ def lca_estep(
     post: NDArray[np.float64],       # OUT (n, K)
     loglik: NDArray[np.float64],     # OUT (n,)
     status: NDArray[np.int32],       # OUT (n,)
-    wcounts: NDArray[np.float64],    # INOUT (n_threads, >= K), extra columns = padding
-    icounts: NDArray[np.float64],    # INOUT (n_threads, S, K)
+    wcounts: NDArray[np.float64],    # INOUT (K,) expected class counts, added to
+    icounts: NDArray[np.float64],    # INOUT (S, K) expected item counts, added to
     accumulate: bool,
     n_threads: int,
 ) -> None: ...

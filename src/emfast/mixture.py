@@ -227,12 +227,11 @@ class LatentClassModel(BaseEstimator):
             status = np.zeros(n, dtype=np.int32)
         else:                       # buffers reused across EM iterations
             post, loglik, status = out
-        # small inputs: one thread (an OpenMP team costs more than it saves)
+        # small inputs: one thread (an OpenMP team costs more than it saves); the
+        # kernel's results do not depend on the thread count
         n_threads = int(max(1, min(n_threads, (n * rows.shape[1] * K) // 100_000)))
-        slabs = n_threads if accumulate else 1
-        # each thread's class counts padded to its own cache lines (false sharing)
-        wc = np.zeros((slabs, K + 8), dtype=np.float64)
-        ic = np.zeros((slabs, S, K) if accumulate else (1, 1, K), dtype=np.float64)
+        wc = np.zeros(K, dtype=np.float64)
+        ic = np.zeros((S, K), dtype=np.float64)
         _kernels.lca_estep(rows, row_w, log_w, log_items, offsets, post, loglik, status,
                            wc, ic, bool(accumulate), int(n_threads))
         return post, loglik, status, wc, ic
@@ -339,8 +338,8 @@ class LatentClassModel(BaseEstimator):
                                                         n_threads, out=buffers)
             if status.any():
                 self._raise_zero(status, comp, None)
-            wcnt = wc[:, :K].sum(axis=0)
-            icnt = ic.sum(axis=0).T  # (K, S)
+            wcnt = wc
+            icnt = ic.T  # (K, S)
             counts = [wcnt] + [np.ascontiguousarray(icnt[:, o:o + m])
                                for o, m in zip(offsets, cards)]
             # not np.dot: a BLAS call may wake a thread pool (milliseconds on a busy machine)
