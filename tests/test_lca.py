@@ -71,9 +71,10 @@ def test_kernel_matches_enumeration(tiny, n_threads):
     st = np.zeros(n, dtype=np.int32)
     wslab = np.zeros(K)
     islab = np.zeros((S, K))
-    _kernels.lca_estep(X32, np.ones(n), np.log(w), log_items, offsets, P, L, st, wslab, islab,
-                       True, n_threads)
-    assert not st.any()
+    total, n_bad = _kernels.lca_estep(X32, np.ones(n), np.log(w), log_items, offsets, P, L, st,
+                                      wslab, islab, True, n_threads)
+    assert not st.any() and n_bad == 0
+    np.testing.assert_allclose(total, ll, rtol=1e-10)
     np.testing.assert_allclose(L.sum(), ll, rtol=1e-10)
     np.testing.assert_allclose(P, post, rtol=1e-10, atol=1e-14)
     assert L[3] == 0.0
@@ -114,9 +115,11 @@ def test_kernel_every_class_count(rng, K, n_threads):
     n = len(X)
     P, L, st = np.empty((n, K)), np.empty(n), np.zeros(n, dtype=np.int32)
     wslab, islab = np.zeros(K), np.zeros((S, K))
-    _kernels.lca_estep(np.ascontiguousarray(X, dtype=np.int32), weights, np.log(w), log_items,
-                       offsets, P, L, st, wslab, islab, True, n_threads)
+    total, n_bad = _kernels.lca_estep(np.ascontiguousarray(X, dtype=np.int32), weights,
+                                      np.log(w), log_items, offsets, P, L, st, wslab, islab,
+                                      True, n_threads)
     assert st.tolist() == [1 if i == 9 else 0 for i in range(n)]
+    assert n_bad == 1 and total == -np.inf
     assert L[9] == -np.inf and not P[9].any()
     ok = np.ones(n, dtype=bool)
     ok[9] = False
@@ -156,13 +159,15 @@ def test_kernel_bit_identical_across_threads(rng, K, accumulate):
     for nt in (1, 2, 3):
         P, L, st = np.empty((n, K)), np.empty(n), np.zeros(n, dtype=np.int32)
         wc, ic = np.full(K, 0.5), np.full((S, K), 0.25)
-        _kernels.lca_estep(X, weights, np.log(w), log_items, offsets, P, L, st, wc, ic,
-                           accumulate, nt)
-        out.append((P, L, st, wc, ic))
+        total, n_bad = _kernels.lca_estep(X, weights, np.log(w), log_items, offsets, P, L, st,
+                                          wc, ic, accumulate, nt)
+        assert n_bad == 0
+        out.append((P, L, st, wc, ic, np.array(total)))
     for other in out[1:]:
         for a, b in zip(out[0], other):
             np.testing.assert_array_equal(a, b)
-    P, L, st, wc, ic = out[0]
+    P, L, st, wc, ic, total = out[0]
+    np.testing.assert_allclose(total, np.sum(weights * L), rtol=1e-12)
     if accumulate:
         np.testing.assert_allclose(wc - 0.5, (weights[:, None] * P).sum(0), rtol=1e-10)
         assert ic.sum() == pytest.approx(0.25 * S * K + (weights[:, None] * P
@@ -554,6 +559,13 @@ def test_kernel_rejects_inconsistent_shapes():
         bad = dict(args, **{name: value})
         with pytest.raises(ValueError, match="lca_estep: inconsistent array shapes"):
             _kernels.lca_estep(X, *bad.values(), True, 1)
+    # no rows: nothing to do; no items / no classes: refused
+    empty = dict(args, row_weights=np.ones(0), post=np.empty((0, 2)), loglik=np.empty(0),
+                 status=np.zeros(0, np.int32))
+    assert _kernels.lca_estep(np.zeros((0, 2), np.int32), *empty.values(), True, 2) == (0.0, 0)
+    with pytest.raises(ValueError, match="needs at least one item and one class"):
+        _kernels.lca_estep(np.zeros((3, 0), np.int32), *dict(args, offsets=np.zeros(0, np.int64))
+                           .values(), True, 1)
     bad = dict(args, offsets=np.array([0, 4], dtype=np.int64))
     with pytest.raises(ValueError, match=r"offsets\[1\] = 4 is outside 0..3"):
         _kernels.lca_estep(X, *bad.values(), True, 1)

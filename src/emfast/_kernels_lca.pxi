@@ -215,6 +215,9 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
     probability zero under every class gets ``status 1``, ``loglik -inf``,
     a zero posterior and adds nothing. Blocks of rows run in parallel
     (``prange``); the results do not depend on ``n_threads``, bit for bit.
+
+    Returns ``(sum_i row_weights[i] * loglik[i], number of rows with status 1)``,
+    summed in the same fixed order (the total is -inf when a row has status 1).
     """
     cdef Py_ssize_t i, n = X.shape[0], J = X.shape[1], K = log_w.shape[0]
     cdef Py_ssize_t S = log_items.shape[0]
@@ -228,8 +231,10 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
             or offsets.shape[0] != J or wcounts.shape[0] != K or icounts.shape[0] != S
             or icounts.shape[1] != K):
         raise ValueError("lca_estep: inconsistent array shapes.")
-    if n == 0 or J == 0 or K == 0:
-        return
+    if J == 0 or K == 0:
+        raise ValueError("lca_estep: needs at least one item and one class.")
+    if n == 0:
+        return 0.0, 0
     for j in range(J):
         if offsets[j] < 0 or offsets[j] >= S:
             raise ValueError(f"lca_estep: offsets[{j}] = {offsets[j]} is outside 0..{S - 1}.")
@@ -240,19 +245,20 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
                 if X[i, j] < -1 or offsets[j] + X[i, j] >= S:
                     raise IndexError(f"lca_estep: code {X[i, j]} at row {i}, item {j} "
                                      "is outside the item table.")
-    # block slab: (S + 1) x K item counts (row 0 = missing cells, dropped), then K
-    # class counts; rounded up to whole cache lines plus one spare (false sharing)
-    cdef Py_ssize_t estride = (((S + 2) * K + 7) // 8) * 8 + 8
+    # block slab: (S + 1) x K item counts (row 0 = missing cells, dropped), K class
+    # counts, then the block's weighted log-likelihood and its count of rows with
+    # status 1; rounded up to whole cache lines plus one spare (false sharing)
+    cdef Py_ssize_t estride = (((S + 2) * K + 2 + 7) // 8) * 8 + 8
+    cdef Py_ssize_t tail = (S + 2) * K
     cdef Py_ssize_t n_blocks = (n + _LCA_MIN_BLOCK_ROWS - 1) // _LCA_MIN_BLOCK_ROWS
     if n_blocks > _LCA_MAX_BLOCKS:
         n_blocks = _LCA_MAX_BLOCKS
     while n_blocks > 1 and n_blocks * estride > _LCA_MAX_SLAB_DOUBLES:
         n_blocks = (n_blocks + 1) // 2
-    if not accumulate:
-        n_blocks = min(n_blocks * 4, (n + 63) // 64)   # no slabs: finer blocks are free
     cdef Py_ssize_t bsize = (n + n_blocks - 1) // n_blocks
     n_blocks = (n + bsize - 1) // bsize
-    cdef Py_ssize_t n_slabs = n_blocks if accumulate else 1
+    cdef Py_ssize_t n_slabs = n_blocks
+    cdef double total = 0.0, n_bad = 0.0
     cdef int nt = <int>min(<Py_ssize_t>n_threads, n_blocks)
     cdef const int32_t* xp = &X[0, 0]
     cdef const double* rw = &row_weights[0]
@@ -276,16 +282,20 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
         for j in range(J):
             eoff[j] = offsets[j] + 1
         for b in prange(n_blocks, nogil=True, num_threads=nt, schedule="dynamic", chunksize=1):
-            slab = slabs + (b * estride if acc else 0)
+            slab = slabs + b * estride
             lo = b * bsize
             hi = min(lo + bsize, n)
             for i in range(lo, hi):
                 _lca_row_dispatch(xp + i * J, J, K, rw[i], lw, ext, eoff, pp + i * K, llp + i,
                                   stp + i, slab + (S + 1) * K, slab, acc)
-        if accumulate:
-            # add the block slabs up in block order, dropping row 0 (missing cells)
-            for b in range(n_slabs):
-                slab = slabs + b * estride
+                slab[tail] += rw[i] * llp[i]
+                slab[tail + 1] += stp[i]
+        # add the block slabs up in block order, dropping row 0 (missing cells)
+        for b in range(n_slabs):
+            slab = slabs + b * estride
+            total += slab[tail]
+            n_bad += slab[tail + 1]
+            if accumulate:
                 for r in range(S):
                     for k in range(K):
                         icounts[r, k] += slab[(r + 1) * K + k]
@@ -295,3 +305,4 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
         free(ext)
         free(eoff)
         free(slabs)
+    return total, int(n_bad)

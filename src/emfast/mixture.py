@@ -232,9 +232,9 @@ class LatentClassModel(BaseEstimator):
         n_threads = int(max(1, min(n_threads, (n * rows.shape[1] * K) // 100_000)))
         wc = np.zeros(K, dtype=np.float64)
         ic = np.zeros((S, K), dtype=np.float64)
-        _kernels.lca_estep(rows, row_w, log_w, log_items, offsets, post, loglik, status,
-                           wc, ic, bool(accumulate), int(n_threads))
-        return post, loglik, status, wc, ic
+        total, n_bad = _kernels.lca_estep(rows, row_w, log_w, log_items, offsets, post, loglik,
+                                          status, wc, ic, bool(accumulate), int(n_threads))
+        return post, loglik, status, wc, ic, total, n_bad
 
     # ------------------------------------------------------------------
     # fit
@@ -334,16 +334,15 @@ class LatentClassModel(BaseEstimator):
                    np.empty(rows.shape[0], dtype=np.int32))
 
         def estep(theta):
-            post, ll, status, wc, ic = self._run_kernel(rows, row_w, theta, offsets, S, True,
-                                                        n_threads, out=buffers)
-            if status.any():
+            _, _, status, wc, ic, total, n_bad = self._run_kernel(
+                rows, row_w, theta, offsets, S, True, n_threads, out=buffers)
+            if n_bad:
                 self._raise_zero(status, comp, None)
-            wcnt = wc
             icnt = ic.T  # (K, S)
-            counts = [wcnt] + [np.ascontiguousarray(icnt[:, o:o + m])
-                               for o, m in zip(offsets, cards)]
-            # not np.dot: a BLAS call may wake a thread pool (milliseconds on a busy machine)
-            return counts, float(np.sum(row_w * ll))
+            counts = [wc] + [np.ascontiguousarray(icnt[:, o:o + m])
+                             for o, m in zip(offsets, cards)]
+            # the kernel sums row_weights * loglik itself, in a fixed order
+            return counts, total
 
         seg = np.repeat(np.arange(len(cards)), cards)
         starts = offsets.copy()
@@ -475,7 +474,7 @@ class LatentClassModel(BaseEstimator):
         codes = self._check_X(X)
         offsets, S = self._layout(self.n_categories_)
         comp = compress_rows(codes)
-        post, ll, status, _, _ = self._run_kernel(
+        post, ll, status, *_ = self._run_kernel(
             comp.rows, comp.counts.astype(np.float64), self._theta, offsets, S, False,
             check_n_jobs(self.n_jobs))
         return codes, post[comp.inverse], ll[comp.inverse], status[comp.inverse]
@@ -786,9 +785,9 @@ class LatentClassModel(BaseEstimator):
         codes = self._check_X(X)
         offsets, S = self._layout(self.n_categories_)
         comp = compress_rows(codes)
-        _, ll, _, _, _ = self._run_kernel(comp.rows, comp.counts.astype(np.float64), theta,
-                                          offsets, S, False, 1)
-        return float(np.sum(comp.counts * ll))
+        *_, total, _ = self._run_kernel(comp.rows, comp.counts.astype(np.float64), theta,
+                                        offsets, S, False, 1)
+        return float(total)
 
     def free_parameters(self):
         """The fitted parameters as the free vector used by :meth:`observed_information`."""
