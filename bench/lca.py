@@ -52,42 +52,34 @@ def timed(fn, repeats):
 
 
 def bench_emfast(X, w0, items0, iters, threads, repeats):
-    """Returns (whole fit / iters, best of that, marginal s/iter, history).
+    """Per thread count t: (whole fit / iters median, best, marginal s/iter median,
+    kernel-only median, kernel-only best, history), plus the paired ratios.
 
     The whole-fit figure charges validation, row compression and the final scoring
     E-step to the iterations (conservative). The marginal figure is
     (fit with 1 + iters M-steps - fit with 1 M-step) / iters: the cost of one more
-    EM iteration, which is what the peers' per-iteration loops measure."""
-    import emfast
-    K = len(w0)
+    EM iteration, which is what the peers' per-iteration loops measure. The kernel
+    figure is one E-step of the compiled kernel alone.
 
-    def run(n_iter):
+    Thread counts are interleaved: every repeat runs each thread count back to
+    back, so a slow spell on a shared machine hits all of them alike, and the
+    thread-scaling ratios are taken within a repeat (median over repeats)."""
+    import emfast
+    from emfast import _kernels
+    from emfast.data import compress_rows
+    K = len(w0)
+    cards = [t.shape[1] for t in items0]
+
+    def run(n_iter, t):
         m = emfast.LatentClassModel(K, init={"weights": w0, "item_probs": items0},
-                                    max_iter=n_iter, tol=0.0, n_jobs=threads,
-                                    n_categories=[t.shape[1] for t in items0])
+                                    max_iter=n_iter, tol=0.0, n_jobs=t, n_categories=cards)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m.fit(X)
         return m
-    whole, marg, m = [], [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(1)
-        t1 = time.perf_counter()
-        m = run(1 + iters)
-        t2 = time.perf_counter()
-        whole.append((t2 - t1) / iters)
-        marg.append((t2 - t1 - (t1 - t0)) / iters)
-    return statistics.median(whole), min(whole), statistics.median(marg), m.history_
 
-
-def bench_emfast_kernel(X, w0, items0, threads, repeats):
-    """One E-step of the compiled kernel alone (distinct rows, counts accumulated)."""
-    from emfast import _kernels
-    from emfast.data import compress_rows
     comp = compress_rows(X)
     rows, rw = comp.rows, comp.counts.astype(np.float64)
-    K, cards = len(w0), [t.shape[1] for t in items0]
     S = sum(cards)
     offsets = np.concatenate([[0], np.cumsum(cards[:-1])]).astype(np.int64)
     log_items = np.ascontiguousarray(np.log(np.concatenate(items0, axis=1)).T)
@@ -95,12 +87,37 @@ def bench_emfast_kernel(X, w0, items0, threads, repeats):
     post, ll = np.empty((len(rows), K)), np.empty(len(rows))
     status = np.empty(len(rows), dtype=np.int32)
 
-    def run():
-        wc, ic = np.zeros((threads, K + 8)), np.zeros((threads, S, K))
+    def kernel(t):
+        wc, ic = np.zeros(K), np.zeros((S, K))
+        t0 = time.perf_counter()
         _kernels.lca_estep(rows, rw, log_w, log_items, offsets, post, ll, status, wc, ic,
-                           True, threads)
-    med, best, _ = timed(run, max(repeats, 5) * 3)
-    return med, best
+                           True, t)
+        return time.perf_counter() - t0
+
+    whole = {t: [] for t in threads}
+    marg = {t: [] for t in threads}
+    kern = {t: [] for t in threads}
+    hist = None
+    for _ in range(repeats):
+        for t in threads:
+            t0 = time.perf_counter()
+            run(1, t)
+            t1 = time.perf_counter()
+            m = run(1 + iters, t)
+            t2 = time.perf_counter()
+            whole[t].append((t2 - t1) / iters)
+            marg[t].append((t2 - t1 - (t1 - t0)) / iters)
+            hist = m.history_
+        for _ in range(3):
+            for t in threads:
+                kern[t].append(kernel(t))
+    out = {t: (statistics.median(whole[t]), min(whole[t]), statistics.median(marg[t]),
+               statistics.median(kern[t]), min(kern[t])) for t in threads}
+    ratios = {}
+    if 1 in threads and 2 in threads:
+        for name, d in (("whole fit", whole), ("marginal", marg), ("kernel only", kern)):
+            ratios[name] = statistics.median(a / b for a, b in zip(d[1], d[2]))
+    return out, ratios, hist
 
 
 def bench_stepmix(X, w0, items0, iters, threads, repeats):
@@ -210,13 +227,12 @@ def main():
     print(f"{'library':<28}{'threads':>8}{'s/iter (median)':>18}{'best':>10}{'vs StepMix 1t':>16}")
     results = {}
     traj = {}
+    em, em_ratios, traj["emfast"] = bench_emfast(X, w0, items0, a.iters, a.threads, a.repeats)
     for t in a.threads:
-        med, best, marg, h = bench_emfast(X, w0, items0, a.iters, t, a.repeats)
+        med, best, marg, kmed, kbest = em[t]
         results[("emfast", t)] = (med, best)
         results[("emfast (marginal)", t)] = (marg, marg)
-        results[("emfast (E-step kernel only)", t)] = bench_emfast_kernel(X, w0, items0, t,
-                                                                           a.repeats)
-        traj["emfast"] = h
+        results[("emfast (E-step kernel only)", t)] = (kmed, kbest)
     if "stepmix" in peers:
         for t in a.threads:
             try:
@@ -237,11 +253,9 @@ def main():
     for (lib, t), (med, best) in results.items():
         ratio = f"{ref / med:.1f}x" if ref else "-"
         print(f"{lib:<28}{t:>8}{med:>18.4f}{best:>10.4f}{ratio:>16}")
-    if ("emfast", 1) in results and ("emfast", 2) in results:
-        print(f"emfast 2 threads vs 1 thread: "
-              f"{results[('emfast', 1)][0] / results[('emfast', 2)][0]:.2f}x (whole fit), "
-              f"{results[('emfast (marginal)', 1)][0] / results[('emfast (marginal)', 2)][0]:.2f}x "
-              "(marginal)")
+    if em_ratios:
+        print(f"emfast 2 threads vs 1 thread (median over {a.repeats} interleaved repeats): "
+              + ", ".join(f"{v:.2f}x ({k})" for k, v in em_ratios.items()))
     if "stepmix" in traj:
         h = np.asarray(traj["emfast"][:a.iters])
         s = np.asarray(traj["stepmix"])
@@ -265,8 +279,9 @@ def bench_gss(a, peers):
     print(f"\nGSS abortion items: {X.shape[0]} rows ({len(np.unique(X, axis=0))} distinct), "
           f"7 binary items, {np.mean(X < 0):.1%} missing cells, K={K}, {a.iters} iterations")
     res = {}
+    em, em_ratios, _ = bench_emfast(X, w0, items0, a.iters, a.threads, a.repeats)
     for t in a.threads:
-        med, best, marg, _ = bench_emfast(X, w0, items0, a.iters, t, a.repeats)
+        med, best, marg, _, _ = em[t]
         res[("emfast", t)] = (med, best)
         res[("emfast (marginal)", t)] = (marg, marg)
     if "stepmix" in peers:
