@@ -96,3 +96,59 @@ def test_kernel_bad_input(rng):
     with pytest.raises(ValueError, match=r"Sequence 0 has probability 0 at t=2"):
         kernels.viterbi(np.log(np.where(zero > 0, zero, 0.0) + 0.0, where=zero > 0,
                                out=np.full_like(zero, -np.inf)), start, trans)
+
+
+def test_forward_backward_same_bits_for_any_thread_count(rng):
+    start, trans, B = _model(rng, 5, 6)
+    lengths = list(rng.integers(1, 300, size=150)) + [5000]
+    x = rng.integers(-1, 6, size=sum(lengths))
+    frame = np.where(x[:, None] >= 0, B[:, np.maximum(x, 0)].T, 1.0)
+    ref = kernels.forward_backward(frame, start, trans, lengths, n_jobs=1)
+    for j in (2, 3):
+        out = kernels.forward_backward(frame, start, trans, lengths, n_jobs=j)
+        for a, b in zip(ref, out):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_sequence_blocks():
+    from emfast.kernels import _seq_blocks
+    offsets = np.concatenate([[0], np.cumsum([10] * 200)])
+    ptr = _seq_blocks(offsets)
+    assert ptr[0] == 0 and ptr[-1] == 200 and len(ptr) == 65 and np.all(np.diff(ptr) > 0)
+    assert set(np.diff(ptr)) <= {3, 4}                       # about equal steps per block
+    # one long sequence among short ones: its block holds it alone, none is empty
+    offsets = np.concatenate([[0], np.cumsum([1] * 10 + [10_000] + [1] * 10)])
+    ptr = _seq_blocks(offsets)
+    assert ptr[0] == 0 and ptr[-1] == 21 and np.all(np.diff(ptr) > 0)
+    assert _seq_blocks(np.array([0, 7])).tolist() == [0, 1]
+
+
+def test_kernel_rejects_bad_blocks(rng):
+    from emfast import _kernels
+    from emfast.kernels import _slab
+    K, S, N = 2, 3, 9
+    offsets = np.array([0, 3, 6, 9], dtype=np.int64)
+    start, trans = np.full(K, 0.5), np.full((K, K), 0.5)
+    frame = np.ones((N, K))
+
+    def run(blocks, B=2, threads=1):
+        return _kernels.hmm_fb_frames(frame, offsets, np.asarray(blocks, dtype=np.int64), start,
+                                      trans, trans.T.copy(), np.empty(S), np.zeros(S, np.int32),
+                                      np.zeros(S, np.int64), _slab(threads, 3 * K, False),
+                                      _slab(threads, 3, False), _slab(threads, 7 * K, False),
+                                      _slab(B, K * K), np.empty((N, K)), True, True, threads)
+    run([0, 1, 3])
+    with pytest.raises(ValueError, match="block_ptr must start at 0 and end at the number"):
+        run([0, 1, 2])
+    with pytest.raises(ValueError, match="block_ptr must start at 0"):
+        run([1, 3])
+    with pytest.raises(ValueError, match="block_ptr must be non-decreasing"):
+        run([0, 2, 1, 3], B=3)
+    with pytest.raises(ValueError, match="count slabs need one row per block"):
+        run([0, 1, 2, 3], B=2)
+    with pytest.raises(ValueError, match="scratch buffers need one row per thread"):
+        _kernels.hmm_fb_frames(frame, offsets, np.array([0, 3], np.int64), start, trans,
+                               trans.T.copy(), np.empty(S), np.zeros(S, np.int32),
+                               np.zeros(S, np.int64), _slab(1, 3 * K, False),
+                               _slab(1, 3, False), _slab(1, 7 * K, False), _slab(1, K * K),
+                               np.empty((N, K)), True, True, 2)

@@ -14,7 +14,7 @@ def unique_rows(X: NDArray[np.int32], first: NDArray[np.int64],
                 inverse: NDArray[np.int64]) -> int: ...
 
 # ---------------------------------------------------------------- HMM
-def hmm_estep_codes(X: NDArray[np.int32], offsets: NDArray[np.int64],
+def hmm_estep_codes(X: NDArray[np.int32], offsets: NDArray[np.int64], block_ptr: NDArray[np.int64],
                     startprob: NDArray[np.float64], transmat: NDArray[np.float64],
                     transT: NDArray[np.float64], emitT: NDArray[np.float64], choff: NDArray[np.int64],
                     loglik: NDArray[np.float64], status: NDArray[np.int32],
@@ -23,7 +23,7 @@ def hmm_estep_codes(X: NDArray[np.int32], offsets: NDArray[np.int64],
                     cstart: NDArray[np.float64], ctrans: NDArray[np.float64],
                     cemit: NDArray[np.float64], gamma: NDArray[np.float64],
                     want_counts: bool, use_scale: bool, n_threads: int) -> None: ...
-def hmm_fb_frames(frame: NDArray[np.floating], offsets: NDArray[np.int64],
+def hmm_fb_frames(frame: NDArray[np.floating], offsets: NDArray[np.int64], block_ptr: NDArray[np.int64],
                   startprob: NDArray[np.float64], transmat: NDArray[np.float64],
                   transT: NDArray[np.float64], loglik: NDArray[np.float64], status: NDArray[np.int32],
                   bad_t: NDArray[np.int64], alpha_scratch: NDArray[np.float64],
@@ -52,7 +52,7 @@ def lca_estep(
     icounts: NDArray[np.float64],    # INOUT (S, K) expected item counts, added to
     accumulate: bool,
     n_threads: int,
-) -> None: ...
+) -> tuple[float, int]: ...  # (sum row_weights * loglik, rows with status 1)
 
 # ---------------------------------------------------------------- Bayesian networks
 def bn_infer(

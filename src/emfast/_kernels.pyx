@@ -12,8 +12,10 @@ Conventions (see docs/kernels.md):
 * every argument carries an ``# IN`` / ``# OUT`` / ``# INOUT`` comment;
 * a kernel never raises inside ``nogil``: it writes a status per sequence/row
   into an ``int32`` OUT array and the Python wrapper raises;
-* parallel loops (``prange``) give each thread its own slab of an accumulator
-  that the caller allocates (zeroed) and sums with NumPy afterwards.
+* parallel loops (``prange``) run over blocks of consecutive rows / sequences
+  chosen from the data alone (never from the thread count); each block adds
+  into its own slab of an accumulator, the slabs are summed in block order, so
+  results are bit-identical for any number of threads (docs/kernels.md).
 
 The model-specific kernels are kept in include files (one per model family) so
 that they can be read, reviewed and changed separately; they all compile into

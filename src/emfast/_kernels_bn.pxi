@@ -415,7 +415,10 @@ def bn_infer(const int32_t[:, ::1] X,         # IN  (n, n_vars) codes, -1 missin
              const int32_t[::1] vt_t, const int64_t[::1] vt_stride,        # IN targets
              const int64_t[::1] map_off,                                   # IN targets
              const int32_t[::1] up_tgt, const int32_t[::1] down_tgt,       # IN targets
-             double[:, ::1] counts,           # OUT (n_threads, n_params) zeroed; used if do_counts
+             double[:, ::1] counts,           # OUT (n_blocks, n_params) zeroed (n_params may be
+                                              #   1 without do_counts); rows are cut into
+                                              #   n_blocks consecutive blocks, block b adds
+                                              #   to counts[b]
              double[:, ::1] qout,             # OUT (n, n_q >= 1) zeroed; used if do_query
              double[::1] ll,                  # OUT (n,) per-row log p(x_obs)
              int32_t[::1] status,             # OUT (n,) 0 ok, 1 zero probability
@@ -427,22 +430,39 @@ def bn_infer(const int32_t[:, ::1] X,         # IN  (n, n_vars) codes, -1 missin
     """Sum-product calibration of every row: log-likelihood, expected counts, marginals.
 
     Row ``i`` adds ``weights[i] * P(family configuration | x_obs)`` to
-    ``counts[thread]`` (flat CPT layout), writes ``log p(x_obs)`` to ``ll[i]``
+    ``counts[block of i]`` (flat CPT layout), writes ``log p(x_obs)`` to ``ll[i]``
     (``-inf`` and ``status[i] = 1`` when the evidence has probability 0) and
     the posterior marginals of the query targets to ``qout[i]``.
+
+    The blocks (``counts.shape[0]`` runs of consecutive rows) are handed to the
+    threads dynamically; each block sums its rows in order into its own slab,
+    so ``counts.sum(axis=0)`` does not depend on the number of threads, bit
+    for bit, as long as the caller chooses the block count from the data alone.
     """
     cdef BNTree T
     _bn_setup(&T, clq_ptr, clq_vars, clq_off, order, parent, card, sep_off, t_ptr, t_kind,
               t_ref, nz_ptr, nz_pos, nz_stride, vt_ptr, vt_t, vt_stride,
               map_off, up_tgt, down_tgt)
-    cdef Py_ssize_t n = X.shape[0], i, tid
+    cdef Py_ssize_t n = X.shape[0], i, tid, b, lo, hi
     cdef Py_ssize_t n_clv = clq_vars.shape[0]
-    for i in prange(n, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
+    cdef Py_ssize_t n_blocks = counts.shape[0]
+    if n == 0:
+        return
+    if n_blocks < 1 or fbuf.shape[0] < n_threads or ibuf.shape[0] < n_threads \
+            or lbuf.shape[0] < n_threads:
+        raise ValueError("bn_infer: counts needs >= 1 block and the work buffers one row "
+                         "per thread.")
+    cdef Py_ssize_t bsize = (n + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic",
+                    chunksize=1):
         tid = threadid()
-        status[i] = _bn_infer_row(&T, &theta[0], &X[i, 0], weights[i], &counts[tid, 0],
-                                  &qout[i, 0], &fbuf[tid, 0], &ibuf[tid, 0], &lbuf[tid, 0],
-                                  phi_size, msg_size, map_size, n_clv, do_counts, do_query,
-                                  &ll[i])
+        lo = b * bsize
+        hi = min(lo + bsize, n)
+        for i in range(lo, hi):
+            status[i] = _bn_infer_row(&T, &theta[0], &X[i, 0], weights[i], &counts[b, 0],
+                                      &qout[i, 0], &fbuf[tid, 0], &ibuf[tid, 0], &lbuf[tid, 0],
+                                      phi_size, msg_size, map_size, n_clv, do_counts, do_query,
+                                      &ll[i])
 
 
 def bn_complete(const int32_t[:, ::1] X,      # IN  (n, n_vars) codes, -1 missing

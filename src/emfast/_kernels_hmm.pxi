@@ -282,6 +282,8 @@ cdef int _hmm_fb_codes(Py_ssize_t T, Py_ssize_t K, const double* pi, const doubl
 
 def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = missing
                     const int64_t[::1] offsets,       # IN  (S + 1,) sequence boundaries
+                    const int64_t[::1] block_ptr,     # IN  (B + 1,) sequences of block b:
+                                                      #   block_ptr[b] .. block_ptr[b+1]-1
                     const double[::1] startprob,      # IN  (K,)
                     const double[:, ::1] transmat,    # IN  (K, K)
                     const double[:, ::1] transT,      # IN  (K, K) transmat.T, C-contiguous
@@ -293,10 +295,10 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
                     double[:, ::1] alpha_scratch,     # SCRATCH (n_threads, max_len * K)
                     double[:, ::1] scale_scratch,     # SCRATCH (n_threads, max_len) if use_scale
                     double[:, ::1] work,              # SCRATCH (n_threads, 7 K)
-                    double[:, ::1] cstart,            # INOUT (n_threads, K), zeroed by caller
-                    double[:, ::1] ctrans,            # INOUT (n_threads, K * K), zeroed; the
-                                                      #   transition counts are transmat * sum_threads
-                    double[:, ::1] cemit,             # INOUT (n_threads, (sum M + 1) * K), zeroed
+                    double[:, ::1] cstart,            # INOUT (B, K), zeroed by caller
+                    double[:, ::1] ctrans,            # INOUT (B, K * K), zeroed; the transition
+                                                      #   counts are transmat * sum over blocks
+                    double[:, ::1] cemit,             # INOUT (B, (sum M + 1) * K), zeroed
                     double[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                     bint want_counts,
                     bint use_scale,
@@ -304,35 +306,63 @@ def hmm_estep_codes(const int32_t[:, ::1] X,          # IN  (N, C) codes, -1 = m
     """Fused scaled forward-backward E-step of a categorical HMM, one pass per sequence.
 
     Fills ``loglik`` and ``status`` per sequence; when ``want_counts`` adds the
-    expected start / transition / emission counts to the slab of the thread
-    that handled the sequence (sum the slabs over axis 0 afterwards); when
-    ``gamma`` has N rows writes the state posteriors. Sequences run in
-    parallel (``prange``, dynamic schedule) over ``n_threads`` threads.
+    expected start / transition / emission counts of the sequences of block b
+    to slab b, in sequence order (sum the slabs over axis 0 afterwards); when
+    ``gamma`` has N rows writes the state posteriors. Blocks run in parallel
+    (``prange``, dynamic schedule, one block at a time) over ``n_threads``
+    threads; as the blocks come from the caller, not from the threads, the
+    summed counts are bit-identical for any number of threads.
     """
     cdef Py_ssize_t S = offsets.shape[0] - 1
     cdef Py_ssize_t K = startprob.shape[0]
     cdef Py_ssize_t C = X.shape[1]
-    cdef Py_ssize_t s, st, T
+    cdef Py_ssize_t s, st, T, b
     cdef int tid
     cdef bint do_gamma = gamma.shape[0] > 0
-    for s in prange(S, nogil=True, schedule="dynamic", num_threads=n_threads):
+    cdef Py_ssize_t B = _hmm_check_blocks(block_ptr, S, cstart, ctrans, cemit, want_counts,
+                                          alpha_scratch, work, n_threads)
+    for b in prange(B, nogil=True, schedule="dynamic", chunksize=1, num_threads=n_threads):
         tid = threadid()
-        st = offsets[s]
-        T = offsets[s + 1] - st
-        status[s] = _hmm_fb_codes(
-            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0],
-            &X[st, 0], C, &choff[0], &emitT[0, 0],
-            &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
-            &work[tid, 0],
-            &loglik[s], &bad_t[s],
-            &gamma[st, 0] if do_gamma else <double*>NULL,
-            &cstart[tid, 0] if want_counts else <double*>NULL,
-            &ctrans[tid, 0] if want_counts else <double*>NULL,
-            &cemit[tid, 0] if want_counts else <double*>NULL)
+        for s in range(block_ptr[b], block_ptr[b + 1]):
+            st = offsets[s]
+            T = offsets[s + 1] - st
+            status[s] = _hmm_fb_codes(
+                T, K, &startprob[0], &transmat[0, 0], &transT[0, 0],
+                &X[st, 0], C, &choff[0], &emitT[0, 0],
+                &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
+                &work[tid, 0],
+                &loglik[s], &bad_t[s],
+                &gamma[st, 0] if do_gamma else <double*>NULL,
+                &cstart[b, 0] if want_counts else <double*>NULL,
+                &ctrans[b, 0] if want_counts else <double*>NULL,
+                &cemit[b, 0] if want_counts else <double*>NULL)
+
+
+cdef Py_ssize_t _hmm_check_blocks(const int64_t[::1] block_ptr, Py_ssize_t S,
+                                  double[:, ::1] cstart, double[:, ::1] ctrans,
+                                  double[:, ::1] cemit, bint want_counts,
+                                  double[:, ::1] alpha_scratch, double[:, ::1] work,
+                                  int n_threads) except -1:
+    # block_ptr must run from 0 to S without going back (the kernel trusts it)
+    cdef Py_ssize_t B = block_ptr.shape[0] - 1, b
+    if B < 1 or block_ptr[0] != 0 or block_ptr[B] != S:
+        raise ValueError("hmm kernel: block_ptr must start at 0 and end at the number of "
+                         "sequences.")
+    for b in range(B):
+        if block_ptr[b + 1] < block_ptr[b]:
+            raise ValueError("hmm kernel: block_ptr must be non-decreasing.")
+    if want_counts and (cstart is not None and cstart.shape[0] < B
+                        or ctrans is not None and ctrans.shape[0] < B
+                        or cemit is not None and cemit.shape[0] < B):
+        raise ValueError("hmm kernel: the count slabs need one row per block.")
+    if alpha_scratch.shape[0] < n_threads or work.shape[0] < n_threads:
+        raise ValueError("hmm kernel: the scratch buffers need one row per thread.")
+    return B
 
 
 def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission likelihoods >= 0
                   const int64_t[::1] offsets,         # IN  (S + 1,)
+                  const int64_t[::1] block_ptr,       # IN  (B + 1,) blocks of sequences
                   const double[::1] startprob,        # IN  (K,)
                   const double[:, ::1] transmat,      # IN  (K, K)
                   const double[:, ::1] transT,        # IN  (K, K) transmat.T, C-contiguous
@@ -342,8 +372,8 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
                   double[:, ::1] alpha_scratch,       # SCRATCH (n_threads, max_len * K)
                   double[:, ::1] scale_scratch,       # SCRATCH (n_threads, max_len) if use_scale
                   double[:, ::1] work,                # SCRATCH (n_threads, 7 K)
-                  double[:, ::1] ctrans,              # INOUT (n_threads, K * K), zeroed; counts =
-                                                      #   transmat * sum over threads
+                  double[:, ::1] ctrans,              # INOUT (B, K * K), zeroed; counts =
+                                                      #   transmat * sum over blocks
                   floating[:, ::1] gamma,             # OUT (N, K) posteriors, or (0, K) to skip
                   bint want_trans,
                   bint use_scale,
@@ -355,26 +385,29 @@ def hmm_fb_frames(const floating[:, ::1] frame,       # IN  (N, K) emission like
     """
     cdef Py_ssize_t S = offsets.shape[0] - 1
     cdef Py_ssize_t K = startprob.shape[0]
-    cdef Py_ssize_t s, st, T
+    cdef Py_ssize_t s, st, T, b
     cdef int tid
     cdef bint do_gamma = gamma.shape[0] > 0
     cdef int32_t dummy_x = 0
     cdef int64_t dummy_off = 0
     cdef double dummy_emit = 1.0
-    for s in prange(S, nogil=True, schedule="dynamic", num_threads=n_threads):
+    cdef Py_ssize_t B = _hmm_check_blocks(block_ptr, S, None, ctrans, None, want_trans,
+                                          alpha_scratch, work, n_threads)
+    for b in prange(B, nogil=True, schedule="dynamic", chunksize=1, num_threads=n_threads):
         tid = threadid()
-        st = offsets[s]
-        T = offsets[s + 1] - st
-        status[s] = _hmm_fb_seq(
-            T, K, &startprob[0], &transmat[0, 0], &transT[0, 0], &frame[st, 0],
-            &dummy_x, 0, &dummy_off, &dummy_emit,
-            &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
-            &work[tid, 0],
-            &loglik[s], &bad_t[s],
-            &gamma[st, 0] if do_gamma else <floating*>NULL,
-            <double*>NULL,
-            &ctrans[tid, 0] if want_trans else <double*>NULL,
-            <double*>NULL)
+        for s in range(block_ptr[b], block_ptr[b + 1]):
+            st = offsets[s]
+            T = offsets[s + 1] - st
+            status[s] = _hmm_fb_seq(
+                T, K, &startprob[0], &transmat[0, 0], &transT[0, 0], &frame[st, 0],
+                &dummy_x, 0, &dummy_off, &dummy_emit,
+                &alpha_scratch[tid, 0], &scale_scratch[tid, 0] if use_scale else <double*>NULL,
+                &work[tid, 0],
+                &loglik[s], &bad_t[s],
+                &gamma[st, 0] if do_gamma else <floating*>NULL,
+                <double*>NULL,
+                &ctrans[b, 0] if want_trans else <double*>NULL,
+                <double*>NULL)
 
 
 cdef int _hmm_viterbi_seq(Py_ssize_t T, Py_ssize_t K,

@@ -694,8 +694,13 @@ class _Compiled:
         n = rows.shape[0]
         fbuf, ibuf, lbuf, map_size = self._work(tg, n_threads)
         n_params = int(self.tree.cpt_off[-1])
-        # one slab per thread (the kernel takes &counts[tid, 0] even when it does not count)
-        counts = np.zeros((n_threads, n_params if do_counts else 1), np.float64)
+        # One slab per block of consecutive rows (the kernel takes &counts[b, 0] even when
+        # it does not count). The block count depends on the data only, never on
+        # n_threads, so the summed counts are bit-identical for any number of threads.
+        n_blocks = max(1, min(64, -(-n // 256)))
+        while do_counts and n_blocks > 8 and n_blocks * n_params > (1 << 23):
+            n_blocks //= 2            # at most 64 MiB of slabs (8 blocks at least)
+        counts = np.zeros((n_blocks, n_params if do_counts else 1), np.float64)
         q = np.zeros((n, max(n_query, 1)), np.float64) if n_query else np.zeros((n, 1))
         ll = np.empty(n, np.float64)
         status = np.zeros(n, np.int32)

@@ -10,7 +10,7 @@ from . import _kernels
 from ._base import BaseEstimator, check_is_fitted, check_n_jobs, check_random_state
 from .data import MISSING, _codes_from_numeric, check_lengths
 from .em import ConvergenceMonitor, dirichlet_log_prior, fit_with_restarts, run_em
-from .kernels import _raise_status, _scratch, _slab, _viterbi_run
+from .kernels import _raise_status, _scratch, _seq_blocks, _slab, _viterbi_run
 
 __all__ = ["CategoricalHMM"]
 
@@ -381,14 +381,16 @@ class CategoricalHMM(BaseEstimator):
         ll = np.empty(S)
         status = np.zeros(S, dtype=np.int32)
         bad_t = np.zeros(S, dtype=np.int64)
+        blocks = _seq_blocks(offsets)   # counts summed per block: same bits for any n_jobs
         if counts:
-            cstart = _slab(n_threads, K)
-            ctrans = _slab(n_threads, K * K)
-            cemit = _slab(n_threads, emitT.shape[0] * K)
+            B = len(blocks) - 1
+            cstart = _slab(B, K)
+            ctrans = _slab(B, K * K)
+            cemit = _slab(B, emitT.shape[0] * K)
         else:
             cstart = ctrans = cemit = np.zeros((1, 1))
         gamma = np.empty((codes.shape[0] if posteriors else 0, K))
-        _kernels.hmm_estep_codes(codes, offsets, np.ascontiguousarray(start),
+        _kernels.hmm_estep_codes(codes, offsets, blocks, np.ascontiguousarray(start),
                                  np.ascontiguousarray(trans), np.ascontiguousarray(trans.T),
                                  emitT, choff, ll, status, bad_t,
                                  alpha, scale, work, cstart, ctrans, cemit, gamma, counts,

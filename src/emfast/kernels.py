@@ -77,6 +77,25 @@ def _slab(n_threads, n, zero=True):
     return buf
 
 
+def _seq_blocks(offsets, max_blocks=64):
+    """Cut the sequences into at most ``max_blocks`` runs of consecutive sequences
+    with about equal numbers of steps; returns ``block_ptr`` (B + 1,) int64.
+
+    The forward-backward kernels hand whole blocks to threads and sum each
+    block's counts, in sequence order, into its own slab. The blocks depend on the
+    lengths only, never on the thread count, so the counts (slabs summed over
+    axis 0) are bit-identical for 1, 2, ... threads and from run to run."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    S = len(offsets) - 1
+    B = max(1, min(int(max_blocks), S))
+    total = int(offsets[-1])
+    # block b starts at the first sequence starting at or after b * total / B
+    cuts = np.searchsorted(offsets[:-1], (np.arange(B) * total) // B, side="left")
+    ptr = np.unique(np.concatenate([cuts, [S]]))
+    ptr[0] = 0
+    return np.ascontiguousarray(ptr, dtype=np.int64)
+
+
 def _scratch(offsets, K, n_threads):
     """Per-thread scratch: alpha (max_len x K), the scale factors (max_len) when
     they fit, and a small work area. The scale factors are stored (faster
@@ -151,10 +170,11 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
     ll = np.empty(S)
     status = np.zeros(S, dtype=np.int32)
     bad_t = np.zeros(S, dtype=np.int64)
-    ctrans = _slab(n_threads, K * K)
+    blocks = _seq_blocks(offsets)
+    ctrans = _slab(len(blocks) - 1, K * K)
     gamma = np.empty((N, K), dtype=frame.dtype)
-    _kernels.hmm_fb_frames(frame, offsets, start, trans, np.ascontiguousarray(trans.T), ll,
-                           status, bad_t, alpha, scale, work, ctrans, gamma, True, use_scale,
+    _kernels.hmm_fb_frames(frame, offsets, blocks, start, trans, np.ascontiguousarray(trans.T),
+                           ll, status, bad_t, alpha, scale, work, ctrans, gamma, True, use_scale,
                            n_threads)
     _raise_status(status, bad_t, offsets, "frame_likelihood is 0 for every state reachable there.")
     if shift is not None:
