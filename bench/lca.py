@@ -120,6 +120,30 @@ def bench_emfast(X, w0, items0, iters, threads, repeats):
     return out, ratios, hist
 
 
+def cpu_time(X, w0, items0, threads, calls):
+    """Wall and process CPU time per E-step kernel call, per thread count. Equal CPU
+    time for 1 and 2 threads means no parallel overhead: a 2-thread wall time above
+    half the 1-thread one is then the machine (other tenants), not the kernel."""
+    from emfast import _kernels
+    K, cards = len(w0), [t.shape[1] for t in items0]
+    S = sum(cards)
+    offsets = np.concatenate([[0], np.cumsum(cards[:-1])]).astype(np.int64)
+    log_items = np.ascontiguousarray(np.log(np.concatenate(items0, axis=1)).T)
+    log_w = np.log(w0)
+    n = len(X)
+    rw, post, ll = np.ones(n), np.empty((n, K)), np.empty(n)
+    status = np.empty(n, dtype=np.int32)
+    for t in threads:
+        w0_, c0 = time.perf_counter(), os.times()
+        for _ in range(calls):
+            _kernels.lca_estep(X, rw, log_w, log_items, offsets, post, ll, status, np.zeros(K),
+                               np.zeros((S, K)), True, t)
+        wall, c1 = time.perf_counter() - w0_, os.times()
+        cpu = (c1.user - c0.user) + (c1.system - c0.system)
+        print(f"threads {t}: wall {wall / calls * 1e3:.2f} ms/call, process CPU "
+              f"{cpu / calls * 1e3:.2f} ms/call")
+
+
 def bench_stepmix(X, w0, items0, iters, threads, repeats):
     from stepmix.stepmix import StepMix
     from threadpoolctl import threadpool_limits
@@ -191,6 +215,9 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--cpu-time", type=int, default=0, metavar="CALLS",
+                    help="only: run CALLS E-step kernel calls per thread count and print wall "
+                         "and process CPU time per call (parallel overhead shows as extra CPU)")
     ap.add_argument("--gss", action="store_true",
                     help="also time the real GSS abortion items (45599 answering rows, 7 binary "
                          "items, 5.6%% missing cells, K=3) against StepMix")
@@ -199,6 +226,9 @@ def main():
     import emfast
     from emfast import _kernels
     X, w0, items0 = make_data(a.n, a.items, a.categories, a.classes, a.missing, a.seed)
+    if a.cpu_time:
+        cpu_time(X, w0, items0, a.threads, a.cpu_time)
+        return
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
           f"numpy {np.__version__}")
     print(f"emfast {emfast.__version__} (openmp={_kernels.openmp_enabled()}, "
