@@ -176,6 +176,21 @@ def test_kernel_bit_identical_across_threads(rng, K, accumulate):
         assert (wc == 0.5).all() and (ic == 0.25).all()
 
 
+def test_fit_same_bits_for_any_n_jobs(rng):
+    w, items = random_params(rng, 3, [3] * 12)
+    X, _ = simulate(rng, w, items, 20_000, p_missing=0.1)
+    fits = []
+    for j in (1, 2, 3):
+        with pytest.warns(emfast.ConvergenceWarning):
+            fits.append(LatentClassModel(3, max_iter=12, tol=0.0, random_state=2,
+                                         n_jobs=j).fit(X))
+    for m in fits[1:]:
+        np.testing.assert_array_equal(m.history_, fits[0].history_)
+        np.testing.assert_array_equal(m.weights_, fits[0].weights_)
+        for a, b in zip(m.item_probs_, fits[0].item_probs_):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_inference_matches_enumeration(tiny):
     w, items, X = tiny
     m = fitted_at(w, items, X)
