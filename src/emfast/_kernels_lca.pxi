@@ -257,7 +257,6 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
         n_blocks = (n_blocks + 1) // 2
     cdef Py_ssize_t bsize = (n + n_blocks - 1) // n_blocks
     n_blocks = (n + bsize - 1) // bsize
-    cdef Py_ssize_t n_slabs = n_blocks
     cdef double total = 0.0, n_bad = 0.0
     cdef int nt = <int>min(<Py_ssize_t>n_threads, n_blocks)
     cdef const int32_t* xp = &X[0, 0]
@@ -268,7 +267,7 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
     cdef int32_t* stp = &status[0]
     cdef double* ext = <double*>calloc((S + 1) * K, sizeof(double))
     cdef int64_t* eoff = <int64_t*>malloc(J * sizeof(int64_t))
-    cdef double* slabs = <double*>calloc(n_slabs * estride, sizeof(double))
+    cdef double* slabs = <double*>calloc(n_blocks * estride, sizeof(double))
     cdef double* slab
     if ext == NULL or eoff == NULL or slabs == NULL:
         free(ext)
@@ -291,7 +290,7 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
                 slab[tail] += rw[i] * llp[i]
                 slab[tail + 1] += stp[i]
         # add the block slabs up in block order, dropping row 0 (missing cells)
-        for b in range(n_slabs):
+        for b in range(n_blocks):
             slab = slabs + b * estride
             total += slab[tail]
             n_bad += slab[tail + 1]

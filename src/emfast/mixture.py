@@ -211,19 +211,16 @@ class LatentClassModel(BaseEstimator):
 
     @staticmethod
     def _log_tables(theta):
+        # theta = [weights, item tables...]; the tables may also come as one (K, S)
+        # array already concatenated (the layout inside the EM loop of fit)
         with np.errstate(divide="ignore"):
             log_w = np.ascontiguousarray(np.log(theta[0]), dtype=np.float64)
             log_items = np.ascontiguousarray(
                 np.log(np.concatenate(theta[1:], axis=1)).T, dtype=np.float64)
         return log_w, log_items
 
-    def _run_kernel(self, rows, row_w, theta, offsets, S, accumulate, n_threads):
+    def _run_kernel(self, rows, row_w, theta, offsets, S, accumulate, n_threads, out=None):
         log_w, log_items = self._log_tables(theta)
-        return self._run_kernel_logs(rows, row_w, log_w, log_items, offsets, S, accumulate,
-                                     n_threads)
-
-    def _run_kernel_logs(self, rows, row_w, log_w, log_items, offsets, S, accumulate, n_threads,
-                         out=None):
         K = log_w.shape[0]
         n = rows.shape[0]
         if out is None:
@@ -349,11 +346,8 @@ class LatentClassModel(BaseEstimator):
             return [theta[0], np.concatenate(theta[1:], axis=1)]
 
         def estep(theta):
-            with np.errstate(divide="ignore"):
-                log_w = np.log(theta[0])
-                log_items = np.ascontiguousarray(np.log(theta[1]).T)
-            _, _, status, wc, ic, total, n_bad = self._run_kernel_logs(
-                rows, row_w, log_w, log_items, offsets, S, True, n_threads, out=buffers)
+            _, _, status, wc, ic, total, n_bad = self._run_kernel(
+                rows, row_w, theta, offsets, S, True, n_threads, out=buffers)
             if n_bad:
                 self._raise_zero(status, comp, None)
             # the kernel sums row_weights * loglik itself, in a fixed order
