@@ -65,8 +65,6 @@ def bench_emfast(X, w0, items0, iters, threads, repeats):
     back, so a slow spell on a shared machine hits all of them alike, and the
     thread-scaling ratios are taken within a repeat (median over repeats)."""
     import emfast
-    from emfast import _kernels
-    from emfast.data import compress_rows
     K = len(w0)
     cards = [t.shape[1] for t in items0]
 
@@ -78,20 +76,11 @@ def bench_emfast(X, w0, items0, iters, threads, repeats):
             m.fit(X)
         return m
 
-    comp = compress_rows(X)
-    rows, rw = comp.rows, comp.counts.astype(np.float64)
-    S = sum(cards)
-    offsets = np.concatenate([[0], np.cumsum(cards[:-1])]).astype(np.int64)
-    log_items = np.ascontiguousarray(np.log(np.concatenate(items0, axis=1)).T)
-    log_w = np.log(w0)
-    post, ll = np.empty((len(rows), K)), np.empty(len(rows))
-    status = np.empty(len(rows), dtype=np.int32)
+    estep = kernel_estep(X, w0, items0)
 
     def kernel(t):
-        wc, ic = np.zeros(K), np.zeros((S, K))
         t0 = time.perf_counter()
-        _kernels.lca_estep(rows, rw, log_w, log_items, offsets, post, ll, status, wc, ic,
-                           True, t)
+        estep(t)
         return time.perf_counter() - t0
 
     whole = {t: [] for t in threads}
@@ -120,24 +109,36 @@ def bench_emfast(X, w0, items0, iters, threads, repeats):
     return out, ratios, hist
 
 
-def cpu_time(X, w0, items0, threads, calls):
-    """Wall and process CPU time per E-step kernel call, per thread count. Equal CPU
-    time for 1 and 2 threads means no parallel overhead: a 2-thread wall time above
-    half the 1-thread one is then the machine (other tenants), not the kernel."""
+def kernel_estep(X, w0, items0):
+    """A function ``estep(threads)`` running one E-step of the compiled kernel alone
+    (distinct rows, counts accumulated) at the start ``(w0, items0)``."""
     from emfast import _kernels
+    from emfast.data import compress_rows
     K, cards = len(w0), [t.shape[1] for t in items0]
+    comp = compress_rows(X)
+    rows, rw = comp.rows, comp.counts.astype(np.float64)
     S = sum(cards)
     offsets = np.concatenate([[0], np.cumsum(cards[:-1])]).astype(np.int64)
     log_items = np.ascontiguousarray(np.log(np.concatenate(items0, axis=1)).T)
     log_w = np.log(w0)
-    n = len(X)
-    rw, post, ll = np.ones(n), np.empty((n, K)), np.empty(n)
-    status = np.empty(n, dtype=np.int32)
+    post, ll = np.empty((len(rows), K)), np.empty(len(rows))
+    status = np.empty(len(rows), dtype=np.int32)
+
+    def estep(threads):
+        _kernels.lca_estep(rows, rw, log_w, log_items, offsets, post, ll, status, np.zeros(K),
+                           np.zeros((S, K)), True, threads)
+    return estep
+
+
+def cpu_time(X, w0, items0, threads, calls):
+    """Wall and process CPU time per E-step kernel call, per thread count. Equal CPU
+    time for 1 and 2 threads means no parallel overhead: a 2-thread wall time above
+    half the 1-thread one is then the machine (other tenants), not the kernel."""
+    estep = kernel_estep(X, w0, items0)
     for t in threads:
         w0_, c0 = time.perf_counter(), os.times()
         for _ in range(calls):
-            _kernels.lca_estep(X, rw, log_w, log_items, offsets, post, ll, status, np.zeros(K),
-                               np.zeros((S, K)), True, t)
+            estep(t)
         wall, c1 = time.perf_counter() - w0_, os.times()
         cpu = (c1.user - c0.user) + (c1.system - c0.system)
         print(f"threads {t}: wall {wall / calls * 1e3:.2f} ms/call, process CPU "
