@@ -10,7 +10,7 @@ from . import _kernels
 from ._base import BaseEstimator, check_is_fitted, check_n_jobs, check_random_state
 from .data import MISSING, _codes_from_numeric, check_lengths
 from .em import ConvergenceMonitor, dirichlet_log_prior, fit_with_restarts, run_em
-from .kernels import _raise_status, _scratch, _seq_blocks, _slab, _viterbi_run
+from .kernels import _viterbi_run, estep_codes
 
 __all__ = ["CategoricalHMM"]
 
@@ -372,37 +372,16 @@ class CategoricalHMM(BaseEstimator):
     # --------------------------------------------------------------- E and M
     def _run_fb(self, codes, offsets, theta, n_threads, *, counts=True, posteriors=False):
         """One fused E-step. Returns (per-sequence loglik, HMMStats or None, gamma or None)."""
-        start, trans = theta[0], theta[1]
         tables = theta[2:]
-        K = start.shape[0]
         emitT, choff = _stack_emissions(tables)
-        n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, n_threads)
-        S = len(offsets) - 1
-        ll = np.empty(S)
-        status = np.zeros(S, dtype=np.int32)
-        bad_t = np.zeros(S, dtype=np.int64)
-        blocks = _seq_blocks(offsets)   # counts summed per block: same bits for any n_jobs
-        if counts:
-            B = len(blocks) - 1
-            cstart = _slab(B, K)
-            ctrans = _slab(B, K * K)
-            cemit = _slab(B, emitT.shape[0] * K)
-        else:
-            cstart = ctrans = cemit = np.zeros((1, 1))
-        gamma = np.empty((codes.shape[0] if posteriors else 0, K))
-        _kernels.hmm_estep_codes(codes, offsets, blocks, np.ascontiguousarray(start),
-                                 np.ascontiguousarray(trans), np.ascontiguousarray(trans.T),
-                                 emitT, choff, ll, status, bad_t,
-                                 alpha, scale, work, cstart, ctrans, cemit, gamma, counts,
-                                 use_scale, n_threads)
-        _raise_status(status, bad_t, offsets, _ZERO_OBS)
+        ll, cstart, xi, E, gamma = estep_codes(codes, offsets, theta[0], theta[1], emitT, choff,
+                                               n_threads, counts=counts, posteriors=posteriors,
+                                               what=_ZERO_OBS)
         stats = None
         if counts:
-            E = cemit.sum(axis=0)[:emitT.shape[0] * K].reshape(emitT.shape[0], K)
             emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff[:-1], tables)]
-            xi = trans * ctrans.sum(axis=0)[:K * K].reshape(K, K)
-            stats = HMMStats(cstart.sum(axis=0)[:K], xi, emit)
-        return ll, stats, (gamma if posteriors else None)
+            stats = HMMStats(cstart, xi, emit)
+        return ll, stats, gamma
 
     def _mstep(self, stats: HMMStats, theta, priors):
         """hmmlearn's M-step: max(prior - 1 + counts, 0), normalised (zero rows uniform)."""

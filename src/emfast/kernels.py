@@ -112,6 +112,64 @@ def _scratch(offsets, K, n_threads):
     return n_threads, alpha, scale, work, use_scale
 
 
+def estep_codes(codes, offsets, startprob, transmat, emitT, choff, n_threads, *, counts=True,
+                posteriors=False, what="zero likelihood"):
+    """The fused E-step of a categorical HMM on validated int32 codes (private to emfast).
+
+    Parameters
+    ----------
+    codes : ndarray (N, C) int32, C-contiguous
+        Symbol codes, ``-1`` = missing (validated by the caller).
+    offsets : ndarray (S + 1,) int64
+        Sequence boundaries (from :func:`emfast.data.check_lengths`).
+    startprob, transmat : ndarray (K,), (K, K) float64
+    emitT, choff : the stacked transposed emission table (sum M_c + 1, K) whose last
+        row is all ones, and the channel offsets (C + 1,) int64.
+    n_threads : int
+    counts : bool
+        Accumulate the expected counts.
+    posteriors : bool
+        Return the state posteriors (N, K).
+
+    Returns
+    -------
+    ll : (S,) per-sequence log-likelihood
+    start_counts : (K,) or None
+    trans_counts : (K, K) or None
+        Expected transition counts.
+    emit_counts : (sum M_c + 1, K) or None
+        Expected emission counts in the stacked transposed layout of ``emitT``.
+    gamma : (N, K) or None
+    """
+    start = np.ascontiguousarray(startprob, dtype=np.float64)
+    trans = np.ascontiguousarray(transmat, dtype=np.float64)
+    K = start.shape[0]
+    n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, n_threads)
+    S = len(offsets) - 1
+    ll = np.empty(S)
+    status = np.zeros(S, dtype=np.int32)
+    bad_t = np.zeros(S, dtype=np.int64)
+    blocks = _seq_blocks(offsets)   # counts summed per block: same bits for any n_jobs
+    if counts:
+        B = len(blocks) - 1
+        cstart = _slab(B, K)
+        ctrans = _slab(B, K * K)
+        cemit = _slab(B, emitT.shape[0] * K)
+    else:
+        cstart = ctrans = cemit = np.zeros((1, 1))
+    gamma = np.empty((codes.shape[0] if posteriors else 0, K))
+    _kernels.hmm_estep_codes(codes, offsets, blocks, start, trans, np.ascontiguousarray(trans.T),
+                             emitT, choff, ll, status, bad_t,
+                             alpha, scale, work, cstart, ctrans, cemit, gamma, counts,
+                             use_scale, n_threads)
+    _raise_status(status, bad_t, offsets, what)
+    if not counts:
+        return ll, None, None, None, (gamma if posteriors else None)
+    E = cemit.sum(axis=0)[:emitT.shape[0] * K].reshape(emitT.shape[0], K)
+    xi = trans * ctrans.sum(axis=0)[:K * K].reshape(K, K)
+    return ll, cstart.sum(axis=0)[:K], xi, E, (gamma if posteriors else None)
+
+
 def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log=False,
                      n_jobs=None):
     """Scaled forward-backward over caller-supplied emission likelihoods.
