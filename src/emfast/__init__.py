@@ -3,7 +3,7 @@ from ._version import __version__
 from .data import MISSING, Schema, encode, compress_rows
 from .em import normalize, run_em, EMResult, ConvergenceMonitor
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
-from ._config import show_config
+from ._config import show_config, get_config, set_config, config_context
 from .hmm import CategoricalHMM
 from . import kernels
 from .mixture import LatentClassModel
@@ -17,6 +17,7 @@ __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
     "normalize", "run_em", "EMResult", "ConvergenceMonitor",
     "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
+    "get_config", "set_config", "config_context",
     "CategoricalHMM", "kernels",
     "LatentClassModel", "EMImputer", "pool",
     "BayesianNetwork", "read_bif", "write_bif", "save", "load", "datasets",
