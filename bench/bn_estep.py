@@ -22,7 +22,7 @@ import numpy as np
 import emfast as em
 from emfast import _kernels
 from emfast.exceptions import ConvergenceWarning
-from emfast.io import read_bif
+from emfast import read_bif
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NETWORKS = os.environ.get("EMFAST_NETWORKS",

@@ -9,7 +9,8 @@ import pytest
 import emfast
 from emfast import datasets
 from emfast.cli import main
-from emfast.io import read_bif, read_csv_states, write_bif, write_csv_states
+from emfast import read_bif
+from emfast.io import read_csv_states, write_bif, write_csv_states
 from conftest import assert_monotone
 
 

@@ -10,7 +10,8 @@ import pytest
 
 import emfast
 from emfast import BayesianNetwork, datasets
-from emfast.io import format_bif, load, parse_bif, read_bif, save, write_bif
+from emfast import load, read_bif
+from emfast.io import format_bif, parse_bif, save, write_bif
 
 NETWORKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "networks"
 if not NETWORKS.is_dir():  # the shared data sit next to the worktrees, not in the repo

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emfast.io import read_bif, write_bif
+from emfast import read_bif
+from emfast.io import write_bif
 
 NETWORKS = Path("/work/shared/data/networks")
 NAMES = ["asia", "alarm", "child", "hailfinder", "win95pts"]

@@ -8,8 +8,8 @@ from .hmm import CategoricalHMM
 from . import kernels
 from .mixture import LatentClassModel
 from .impute import EMImputer, pool
-from .bayesnet import BayesianNetwork
-from .io import read_bif, write_bif, save, load
+from .bayesnet import BayesianNetwork, read_bif, load
+from .io import write_bif, save
 from . import datasets
 from .missingness import MCAR, MAR, MNAR, mcar_test, sensitivity_analysis
 

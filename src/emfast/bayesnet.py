@@ -22,7 +22,7 @@ from ._base import check_n_jobs, check_random_state
 from .data import _is_dataframe, check_data, compress_rows
 from .em import dirichlet_log_prior, fit_with_restarts, normalize, run_em
 
-__all__ = ["BayesianNetwork"]
+__all__ = ["BayesianNetwork", "read_bif", "load"]
 
 _ROW_ATOL = 1e-6
 
@@ -580,6 +580,18 @@ class BayesianNetwork:
             out[:, j] = (u[:, None] >= cum[cfg]).sum(axis=1)
         return out
 
+    @classmethod
+    def from_spec(cls, spec) -> "BayesianNetwork":
+        """Build a network from a plain specification (:class:`emfast.io.BifNetwork`:
+        what :func:`emfast.io.read_bif_spec` / :func:`emfast.io.load_spec` return);
+        every CPT is validated as by ``cpts[name] = table``."""
+        bn = cls(spec.edges, spec.cardinalities, states=spec.states)
+        for v, t in spec.tables.items():
+            bn.cpts[v] = t
+        if spec.name is not None:
+            bn.name = spec.name
+        return bn
+
     def write_bif(self, path):
         """Write the network in BIF format (see :func:`emfast.io.write_bif`)."""
         from .io import write_bif
@@ -601,6 +613,51 @@ class BayesianNetwork:
     def __repr__(self):
         return (f"BayesianNetwork(n_variables={len(self._variables)}, "
                 f"n_edges={len(self._edges)})")
+
+
+def read_bif(path) -> BayesianNetwork:
+    """Read a Bayesian network from a BIF file (plain or gzip-compressed).
+
+    Parameters
+    ----------
+    path : str, path-like or file object
+        The file. Gzip is recognised by its magic bytes, whatever the suffix.
+
+    Returns
+    -------
+    BayesianNetwork
+        Variables in declaration order, each child's parents in the order of
+        its probability header, ``cpts[v]`` of shape ``(*parent_cards, card)``
+        and state names from the file.
+
+    Raises
+    ------
+    ValueError
+        On a syntax error, an undeclared variable, a missing parent
+        configuration, a cycle, or a row that does not sum to 1 (to 1e-3;
+        smaller rounding errors are renormalised away). See :mod:`emfast.io`.
+
+    Examples
+    --------
+    >>> import emfast
+    >>> bn = emfast.datasets.load_network("asia")
+    >>> bn.parents("either")
+    ('lung', 'tub')
+    """
+    from .io import read_bif_spec
+    return BayesianNetwork.from_spec(read_bif_spec(path))
+
+
+def load(path) -> BayesianNetwork:
+    """Load a network saved by :func:`emfast.save` (plain or gzip JSON).
+
+    Returns
+    -------
+    BayesianNetwork
+        With the same variables, parent orders, state names and bit-identical CPTs.
+    """
+    from .io import load_spec
+    return BayesianNetwork.from_spec(load_spec(path))
 
 
 def _topological_order(variables, parents, children) -> list:

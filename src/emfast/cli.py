@@ -35,7 +35,7 @@ def _is_json(path) -> bool:
 
 
 def _load_network(path):
-    from .io import load, read_bif
+    from .bayesnet import load, read_bif
 
     if not os.path.exists(path):
         raise ValueError(f"network file {path!r} does not exist.")

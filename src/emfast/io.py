@@ -59,7 +59,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BifNetwork", "parse_bif", "read_bif", "write_bif", "format_bif", "save", "load",
+__all__ = ["BifNetwork", "parse_bif", "read_bif_spec", "write_bif", "format_bif", "save",
+           "load_spec",
            "read_csv_states", "write_csv_states",
            "network_to_dict", "network_from_dict"]
 
@@ -80,7 +81,11 @@ JSON_FORMAT_VERSION = 1
 
 @dataclass
 class BifNetwork:
-    """The content of a BIF file as plain Python/numpy structures.
+    """The content of a network file (BIF or emfast JSON) as plain Python/numpy structures.
+
+    :mod:`emfast.io` returns these plain specifications and imports no model;
+    :func:`emfast.read_bif` and :func:`emfast.load` build the
+    :class:`~emfast.BayesianNetwork` from them (``BayesianNetwork.from_spec``).
 
     Attributes
     ----------
@@ -98,6 +103,8 @@ class BifNetwork:
         ``{name: [property strings]}`` of each variable block, and
         ``{"network": [...]}`` is in :attr:`network_properties`.
     network_properties : list of str
+    edge_order : list of (str, str), optional
+        The edges in the order the file lists them (JSON); ``None`` for BIF.
     """
 
     name: str | None
@@ -107,6 +114,7 @@ class BifNetwork:
     tables: dict
     properties: dict = field(default_factory=dict)
     network_properties: list = field(default_factory=list)
+    edge_order: list | None = None
 
     @property
     def cardinalities(self) -> dict:
@@ -114,7 +122,10 @@ class BifNetwork:
 
     @property
     def edges(self) -> list:
-        """``(parent, child)`` pairs; their order gives each child's parent order."""
+        """``(parent, child)`` pairs; their order gives each child's parent order (the
+        order of the file's ``edges`` when it lists them, as emfast's JSON does)."""
+        if self.edge_order is not None:
+            return list(self.edge_order)
         return [(p, v) for v in self.variables for p in self.parents[v]]
 
 
@@ -508,55 +519,13 @@ def _write_bytes(path, data: bytes) -> None:
             fh.write(data)
 
 
-def _network_class():
-    from .bayesnet import BayesianNetwork
-    return BayesianNetwork
+def read_bif_spec(path) -> BifNetwork:
+    """Read a BIF file (plain or gzip, path or file object) into a :class:`BifNetwork`.
 
-
-def _build_network(edges, cardinalities, states, tables, name=None):
-    BN = _network_class()
-    bn = BN(edges, cardinalities, states=states)
-    for v, t in tables.items():
-        bn.cpts[v] = t
-    if name is not None:
-        try:
-            bn.name = name
-        except AttributeError:  # pragma: no cover - a class without a name slot
-            pass
-    return bn
-
-
-def read_bif(path):
-    """Read a Bayesian network from a BIF file (plain or gzip-compressed).
-
-    Parameters
-    ----------
-    path : str, path-like or file object
-        The file. Gzip is recognised by its magic bytes, whatever the suffix.
-
-    Returns
-    -------
-    BayesianNetwork
-        Variables in declaration order, each child's parents in the order of
-        its probability header, ``cpts[v]`` of shape ``(*parent_cards, card)``
-        and state names from the file.
-
-    Raises
-    ------
-    ValueError
-        On a syntax error, an undeclared variable, a missing parent
-        configuration, a cycle, or a row that does not sum to 1 (to 1e-3;
-        smaller rounding errors are renormalised away).
-
-    Examples
-    --------
-    >>> import emfast
-    >>> bn = emfast.datasets.load_network("asia")
-    >>> bn.parents("either")
-    ('lung', 'tub')
+    The plain specification behind :func:`emfast.read_bif` (which builds the
+    :class:`~emfast.BayesianNetwork`); see :func:`parse_bif` for the errors.
     """
-    net = parse_bif(_read_text(path))
-    return _build_network(net.edges, net.cardinalities, net.states, net.tables, name=net.name)
+    return parse_bif(_read_text(path))
 
 
 # ---------------------------------------------------------------------------
@@ -665,8 +634,11 @@ def network_to_dict(bn) -> dict:
     return d
 
 
-def network_from_dict(d: dict):
-    """Build a BayesianNetwork from the dict of :func:`network_to_dict` (validated)."""
+def network_from_dict(d: dict) -> BifNetwork:
+    """The plain specification (a :class:`BifNetwork`) in a dict of :func:`network_to_dict`.
+
+    The JSON fields are validated here; the network built from it
+    (:func:`emfast.load`) validates the structure and the CPTs."""
     if not isinstance(d, dict) or d.get("format") != JSON_FORMAT:
         got = d.get("format") if isinstance(d, dict) else type(d).__name__
         raise ValueError(f"Not an emfast network file: 'format' is {got!r}, expected "
@@ -705,7 +677,16 @@ def network_from_dict(d: dict):
         if vals.size != int(np.prod(shape, dtype=np.int64)):
             raise ValueError(f"The CPT of {v!r} has {vals.size} values for shape {shape}.")
         tables[v] = vals.reshape(shape)
-    return _build_network(edges, cards, states or None, tables, name=d.get("name"))
+    parents = {v: [] for v in cards}
+    for p, c in edges:
+        if c not in parents:
+            raise ValueError(f"edges[{edges.index((p, c))}] = {[p, c]!r} names {c!r}, which is "
+                             "not in 'variables'.")
+        parents[c].append(p)
+    full_states = {v: (list(states[v]) if v in states else [str(i) for i in range(cards[v])])
+                   for v in cards}
+    return BifNetwork(name=d.get("name"), variables=list(cards), states=full_states,
+                      parents=parents, tables=tables, edge_order=edges)
 
 
 def save(bn, path) -> None:
@@ -717,14 +698,9 @@ def save(bn, path) -> None:
     _write_bytes(path, text)
 
 
-def load(path):
-    """Load a network saved by :func:`save` (plain or gzip JSON).
-
-    Returns
-    -------
-    BayesianNetwork
-        With the same variables, parent orders, state names and bit-identical CPTs.
-    """
+def load_spec(path) -> BifNetwork:
+    """Read a network file written by :func:`save` (plain or gzip JSON) into its plain
+    specification; :func:`emfast.load` builds the network from it."""
     text = _read_text(path)
     try:
         d = json.loads(text)

@@ -41,7 +41,7 @@ def load_network(name: str):
     BayesianNetwork
         With the CPTs, parent orders and state names of the BIF file.
     """
-    from ..io import read_bif
+    from ..bayesnet import read_bif
 
     with network_path(name).open("rb") as fh:
         return read_bif(fh)
