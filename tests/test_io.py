@@ -491,3 +491,36 @@ def test_bif_default_row_bomb_is_refused_before_allocating(tmp_path):
     bn = read_bif_text = parse_bif(_default_bomb(2, 3))
     assert bn.tables["V2"].shape == (3, 3, 3)
     del read_bif_text
+
+
+def test_network_constructor_refuses_huge_tables_before_allocating():
+    """Issue 14.12: BayesianNetwork([], {"A": 10**9}) raised MemoryError with an empty
+    message; a child with 28 binary parents allocated 4 GiB before the clique refusal."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"the CPT of 'A' \(0 parent\(s\)\) has 1,000,000,000 "
+                                             r"entries, more than the 67,108,864 configurations"):
+            BayesianNetwork([], {"A": 10**9})
+        cards = {f"P{i}": 2 for i in range(28)} | {"C": 2}
+        with pytest.raises(ValueError, match=r"the CPT of 'C' \(28 parent\(s\)\) has 536,870,912 "
+                                             r"entries"):
+            BayesianNetwork([(f"P{i}", "C") for i in range(28)], cards)
+        # 2**70 entries: no int64 wrap-around lets it through
+        cards = {f"P{i}": 2 for i in range(70)} | {"C": 2}
+        with pytest.raises(ValueError, match=r"has 2,361,183,241,434,822,606,848 entries"):
+            BayesianNetwork([(f"P{i}", "C") for i in range(70)], cards)
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20    # peak: nothing big allocated
+    finally:
+        tracemalloc.stop()
+    # within the clique limit but beyond the memory budget
+    with emfast.config_context(max_memory="64M"):
+        with pytest.raises(ValueError, match=r"the CPTs of the network \(16,777,224 probabilities\) "
+                                             r"and its 1,048,584 default state labels needs 208 MiB, "
+                                             r"more than the memory budget max_memory=64 MiB"):
+            BayesianNetwork([("A", "B"), ("C", "B")], {"A": 4, "B": 2**20, "C": 4})
+    with emfast.config_context(max_memory="64M"):
+        with pytest.raises(ValueError, match=r"1,000,000 default state labels needs"):
+            BayesianNetwork([], {"A": 10**6})
+        bn = BayesianNetwork([], {"A": 10**5})                      # 8.4 MB: fine
+        assert bn.cpts["A"].shape == (10**5,)
