@@ -377,6 +377,7 @@ JSON_CASES = [
     (_set(["cpts", "asia", "values"], _DELETE), r"cpts\['asia'\] has no 'values' field"),
     (_set(["cpts", "asia", "shape"], _DELETE), r"cpts\['asia'\] has no 'shape' field"),
     (_set(["variables"], 5), r"'variables' must be a list of .* objects; got a number"),
+    (lambda d: d.update(variables=[], edges=[], cpts={}), r"'variables' is empty"),
     (_set(["variables", 0], "asia"), r"variables\[0\] must be an object .*; got a string"),
     (_set(["cpts", "asia", "shape"], [1e20]), r"cpts\['asia'\]\.shape must be a list of integers; "
                                               r"got \[1e\+20\]"),

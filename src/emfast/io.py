@@ -756,6 +756,8 @@ def network_from_dict(d: dict, *, source: str | None = None) -> BifNetwork:
     if not isinstance(variables, list):
         raise ValueError(f"{pre}'variables' must be a list of {{'name', 'cardinality', "
                          f"'states'}} objects; got {_json_type(variables)}.")
+    if not variables:
+        raise ValueError(f"{pre}'variables' is empty; a network needs at least one variable.")
     cards, states = {}, {}
     for i, entry in enumerate(variables):
         w = f"variables[{i}]"
