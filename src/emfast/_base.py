@@ -244,17 +244,18 @@ class EMFitMixin:
 
     def _fit_em(self, problem: EMProblem, *, n_init: int, max_iter: int, tol: float,
                 random_state, verbose: bool = False, name: str | None = None,
-                monitor_factory: Callable | None = None, **run_kw) -> EMResult:
+                monitor_factory: Callable | None = None, max_iter_name: str = "max_iter",
+                warn: bool = True, **run_kw) -> EMResult:
         """validate -> initial θ -> fit_with_restarts(run_em ...) -> best result.
 
         ``monitor_factory()`` gives a fresh :class:`~emfast.ConvergenceMonitor` per
-        restart (the HMM keeps hmmlearn's ``monitor_``); ``run_kw`` go to
+        restart (the HMM keeps hmmlearn's ``monitor_``); ``warn=False`` drops the
+        ConvergenceWarning (hmmlearn emits none); ``run_kw`` go to
         :func:`emfast.run_em`.
         """
         name = name or type(self).__name__
         n_init = check_int(n_init, "n_init", low=1)
-        max_iter = check_int(max_iter, "max_iter" if "max_iter" not in run_kw else "n_iter",
-                             low=1)
+        max_iter = check_int(max_iter, max_iter_name, low=1)
         rng = check_random_state(random_state)
         restart = itertools.count()
 
@@ -269,7 +270,8 @@ class EMFitMixin:
                 res.extra["monitor"] = monitor
             return res
 
-        return fit_with_restarts(fit_one, n_init, rng, estimator_name=name, max_iter=max_iter)
+        return fit_with_restarts(fit_one, n_init, rng, estimator_name=name, max_iter=max_iter,
+                                 warn=warn)
 
     def _store_fit(self, best: EMResult, *, log_likelihood=None, **context) -> None:
         """The one place where a fit's results are written onto the estimator."""
