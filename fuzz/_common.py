@@ -21,15 +21,6 @@ emfast.set_config(max_memory="256M")
 ACCEPTED = (ValueError,)
 
 
-def known_issue(spec):
-    """Inputs that hit a known bug fixed elsewhere (skipped so the run goes on): root
-    tables that do not sum to 1 are accepted (issue 14.5, the probability-table
-    validator; tests/test_fuzz.py::test_known_load_root_cpt_sums). Remove when fixed."""
-    import numpy as np
-    return any(not spec.parents[v] and abs(float(np.sum(spec.tables[v])) - 1) > 1e-6
-               for v in spec.variables)
-
-
 def check_network(bn):
     """A network that was built must hold valid probability tables."""
     import numpy as np

@@ -112,12 +112,10 @@ KNOWN_SITES = {
     ("bayesnet.py", "_check_cpt"): "test_known_cpt_conversion_error_is_numpys",
     ("data.py", "check_data"): "test_known_check_data_conversion_errors",
     ("data.py", "_codes_from_labels"): "test_known_check_data_empty_object_array",
-    ("mixture.py", "_validate_fit_data"): "test_known_lca_conversion_error_is_numpys",
     ("em.py", "normalize"): "test_known_normalize_conversion_error_is_numpys",
     ("kernels.py", "_check_chain"): "test_known_kernel_chain_conversion_error_is_numpys",
-    ("hmm.py", "_validate_X"): "test_known_hmm_conversion_error_is_numpys",
-    ("hmm.py", "_check_part"): "test_known_hmm_conversion_error_is_numpys",
-    ("missingness.py", "_as_codes"): "test_known_mcar_test_conversion_error_is_numpys",
+    ("diagnostics.py", "_as_codes"): "test_known_mcar_test_conversion_error_is_numpys",
+    ("hmm.py", "_emission_tables"): "test_known_hmm_conversion_error_is_numpys",
     ("bayesnet.py", "<listcomp>", "labels = [str(s) for s in states[v]]"):
         "test_known_constructor_states_not_a_list",
 }
@@ -586,9 +584,10 @@ def test_bn_inference(case):
     assert ok == bool(possible.all()), (ok, q)
     if ok:
         for i, v in enumerate(bn.variables):
-            assert_posterior(q[v], n, bn.cardinalities[v], v)
+            qv = np.asarray(q[v], dtype=float)      # frames in, frames out
+            assert_posterior(qv, n, bn.cardinalities[v], v)
             for r in range(min(n, 3)):
-                np.testing.assert_allclose(q[v][r], _oracle_marginal(lp, codes[r], i),
+                np.testing.assert_allclose(qv[r], _oracle_marginal(lp, codes[r], i),
                                            atol=1e-9, err_msg=v)
     for method in ("map", "sample"):
         ok, full = outcome(bn.impute, X, method=method, random_state=0)
@@ -648,21 +647,10 @@ def test_bn_cpt_assignment(case):
     """``cpts[name] = table`` stores only valid probability tables."""
     v, table = case
     bn = BayesianNetwork([("A", "B")], {"A": 2, "B": 2, "C": 1})
-    if v in ("A", "C") and _root_unnormalised(table):
-        return           # issue 14.5 (the lead's validator), pinned below
     ok, _ = outcome(bn.cpts.__setitem__, v, table)
     if ok:
         assert_table(bn.cpts[v], v)
         assert bn.cpts[v].shape == bn._cpt_shape(v)
-
-
-def _root_unnormalised(table):
-    try:
-        t = np.asarray(table, dtype=np.float64)
-    except (ValueError, TypeError):
-        return False
-    return t.ndim == 1 and t.size in (1, 2) and np.all(np.isfinite(t)) and np.all(t >= 0) \
-        and abs(t.sum() - 1) > 1e-6
 
 
 @fuzz(60)
@@ -748,16 +736,9 @@ def test_parse_bif_mutations(text):
     if not ok:
         assert isinstance(spec, ValueError)
         return
-    if _spec_has_unnormalised_root(spec):
-        return            # issue 14.5 (pinned below)
     ok, bn = outcome(BayesianNetwork.from_spec, spec)
     if ok:
         _valid_network(bn)
-
-
-def _spec_has_unnormalised_root(spec):
-    return any(not spec.parents[v] and abs(float(np.sum(spec.tables[v])) - 1) > 1e-6
-               for v in spec.variables)
 
 
 _JSON_VALUES = st.recursive(
@@ -810,8 +791,6 @@ def test_load_json_mutations(d):
     if not ok:
         assert isinstance(spec, ValueError)
         return
-    if _spec_has_unnormalised_root(spec):
-        return            # issue 14.5 (pinned below)
     ok, bn = outcome(BayesianNetwork.from_spec, spec)
     if ok:
         _valid_network(bn)
@@ -930,10 +909,11 @@ def test_lca_fit_and_inference(case):
     assert_table(m.weights_, "weights_")
     for j, t in enumerate(m.item_probs_):
         assert_table(t, f"item_probs_[{j}]")
-    codes = np.asarray(X, dtype=float) if not isinstance(X, list) else np.asarray(X, float)
-    n = codes.shape[0]
-    if n == 0:
-        return          # issue 14.4 (the lead's): score on 0 rows, pinned below
+    numeric = isinstance(X, np.ndarray) and X.dtype.kind in "biuf" or isinstance(X, list)
+    codes = np.asarray(X, dtype=float) if numeric else None   # object arrays hold labels
+    n = len(X)
+    if _known_object_na(X):
+        return            # the lead's ColumnCodec / check_data: pinned below
     ok, s = outcome(m.score_samples, X)
     assert ok
     assert_logprob(s, n)
@@ -950,13 +930,19 @@ def test_lca_fit_and_inference(case):
         ok, full = outcome(m.impute, X, method=method, random_state=0)
         assert ok
         full = np.asarray(full)
-        obs = ~np.isnan(codes) & (codes >= 0)
-        np.testing.assert_array_equal(full[obs], codes[obs])
-        assert np.all(full >= 0)
+        assert full.shape == np.shape(X)
+        if codes is not None:
+            obs = ~np.isnan(codes) & (codes >= 0)
+            np.testing.assert_array_equal(full[obs], codes[obs])
+            assert np.all(full >= 0)
     ok, S = outcome(m.sample, 5, random_state=0)
     assert ok
     Xs = S[0] if isinstance(S, tuple) else S
     assert np.asarray(Xs).shape[0] == 5
+
+
+def _known_object_na(X):
+    return isinstance(X, np.ndarray) and X.dtype == object and any(v is pd.NA for v in X.flat)
 
 
 @fuzz(60)
@@ -1111,7 +1097,7 @@ def _known_subnormal_frame(frame, log):
 def test_normalize(case):
     counts, pseudo = case
     if _known_normalize(counts):
-        return            # issue 14.11 (the lead's): 0-d, (3, 0), overflowing counts; below
+        return            # overflowing counts (the lead's normalize), pinned below
     ok, t = outcome(emfast.normalize, counts, pseudo)
     if ok:
         for table in (t if isinstance(t, list) else [t]):
@@ -1124,7 +1110,7 @@ def _known_normalize(counts):
     except (ValueError, TypeError):
         return False
     with np.errstate(all="ignore"):
-        return c.ndim == 0 or 0 in c.shape or not np.all(np.isfinite(c.sum(axis=-1)))
+        return c.ndim > 0 and 0 not in c.shape and not np.all(np.isfinite(c.sum(axis=-1)))
 
 
 @fuzz(60)
@@ -1258,7 +1244,8 @@ def test_mcar_test(case):
 # ---------------------------------------------------------------------------
 # known failures outside the hardening branch's files: strict xfails with the exact
 # reproducers (flip the mark, and drop the KNOWN_SITES entry or the _known_* filter
-# that steers the property tests around it, when the fix lands)
+# that steers the property tests around it, when the fix lands). The test_issue14_*
+# tests among them were such xfails, fixed on main; they stay as regression tests.
 # ---------------------------------------------------------------------------
 
 def _worded(exc_info, *needles):
@@ -1282,7 +1269,7 @@ def test_known_cpt_conversion_error_is_numpys():
 
 
 @pytest.mark.xfail(strict=True, reason="lead (data.py check_data, issue 14.11): a ragged list "
-                   "gives numpy's 'inhomogeneous shape' message; emfast.data.as_array words it")
+                   "gives numpy's 'inhomogeneous shape' message; emfast.data._as_array words it")
 def test_known_check_data_conversion_errors():
     with pytest.raises(ValueError) as info:
         check_data([[0], [0, 0]], ["v0"], [2])
@@ -1296,28 +1283,34 @@ def test_known_check_data_empty_object_array():
     assert bn.score_samples(np.empty((0, 1), dtype=object)).shape == (0,)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (mixture.py _validate_fit_data, issue 14.11): "
-                   "numpy's message for a ragged X")
-def test_known_lca_conversion_error_is_numpys():
+def test_issue14_lca_conversion_error_is_numpys():
     with pytest.raises(ValueError) as info:
         LatentClassModel(2).fit([[0], [0, 1]])
     _worded(info, "X")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (hmm.py _validate_X / _check_part, issue 14.11): "
-                   "numpy's message for a ragged X or a hand-set startprob_ = 'ab'")
-def test_known_hmm_conversion_error_is_numpys():
+def test_issue14_hmm_conversion_errors_are_worded():
     with pytest.raises(ValueError) as info:
         CategoricalHMM(2).fit([[0, 1], [0]])
     _worded(info, "X")
     h = CategoricalHMM(2, random_state=0, n_iter=2).fit(np.array([0, 1, 1, 0]))
     h.startprob_ = "ab"
-    with pytest.raises(ValueError) as info:
+    with pytest.raises((ValueError, TypeError)) as info:
         h.score(np.array([0, 1]))
     _worded(info, "startprob_")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (missingness.py _as_codes, issue 14.11): numpy's "
+@pytest.mark.xfail(strict=True, reason="lead (hmm.py _emission_tables, issue 14.11): numpy's "
+                   "message for a hand-set emissionprob_ = 'ab'")
+def test_known_hmm_conversion_error_is_numpys():
+    h = CategoricalHMM(2, random_state=0, n_iter=2).fit(np.array([0, 1, 1, 0]))
+    h.emissionprob_ = "ab"
+    with pytest.raises((ValueError, TypeError)) as info:
+        h.score(np.array([0, 1]))
+    _worded(info, "emissionprob_")
+
+
+@pytest.mark.xfail(strict=True, reason="lead (diagnostics.py _as_codes, issue 14.11): numpy's "
                    "message for a ragged data argument of mcar_test")
 def test_known_mcar_test_conversion_error_is_numpys():
     with pytest.raises(ValueError) as info:
@@ -1349,6 +1342,17 @@ def test_known_constructor_states_not_a_list():
     _worded(info, "'D'")
 
 
+@pytest.mark.xfail(strict=True, reason="lead (mixture.py ColumnCodec / data.py check_data): fit "
+                   "on an object array takes pd.NA as missing, score_samples on the same array "
+                   "calls it an unknown state")
+def test_known_lca_object_array_na_fit_then_score():
+    X = np.array([[pd.NA], [2], [1], [-1]], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = LatentClassModel(1, max_iter=5, random_state=0).fit(X)
+    assert m.score_samples(X).shape == (4,)
+
+
 @pytest.mark.xfail(strict=True, reason="lead (em.py normalize): counts whose row sum overflows "
                    "give an overflow RuntimeWarning and rows [0, 0] that do not sum to 1")
 def test_known_normalize_overflowing_counts():
@@ -1358,9 +1362,7 @@ def test_known_normalize_overflowing_counts():
     np.testing.assert_allclose(t, [0.5, 0.5])
 
 
-@pytest.mark.xfail(strict=True, reason="lead (em.py normalize, issue 14.11): 0-d counts and "
-                   "(3, 0) counts raise TypeError / ZeroDivisionError")
-def test_known_normalize_degenerate_shapes():
+def test_issue14_normalize_degenerate_shapes():
     with pytest.raises(ValueError, match="counts"):
         emfast.normalize(np.zeros((3, 0)))
     with pytest.raises(ValueError, match="counts"):
@@ -1375,17 +1377,13 @@ def test_known_config_budget_below_one_byte():
             pass
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.5): root CPTs are not checked to sum "
-                   "to 1; score_samples returns log 2 > 0")
-def test_known_root_cpt_sums():
+def test_issue14_root_cpt_sums():
     bn = BayesianNetwork([("A", "B")], {"A": 2, "B": 2})
     with pytest.raises(ValueError, match="sums to"):
         bn.cpts["A"] = [2.0, 3.0]
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.5): emfast.load accepts root values "
-                   "[0.5, 0.7]")
-def test_known_load_root_cpt_sums(tmp_path):
+def test_issue14_load_root_cpt_sums(tmp_path):
     d = emfast.io.network_to_dict(emfast.datasets.load_network("asia"))
     d["cpts"]["asia"]["values"] = [0.5, 0.7]
     (tmp_path / "x.json").write_text(json.dumps(d))
@@ -1396,17 +1394,13 @@ def test_known_load_root_cpt_sums(tmp_path):
 _LCA_X = np.array([[0, 1], [1, 0], [1, 1], [0, 0]])
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.4): LatentClassModel.score on 0 rows "
-                   "is NaN (with RuntimeWarnings)")
-def test_known_lca_score_no_rows():
+def test_issue14_lca_score_no_rows():
     m = LatentClassModel(2, random_state=0).fit(_LCA_X)
     with pytest.raises(ValueError):
         m.score(np.zeros((0, 2), int))
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.4): bic on all-missing data is -inf "
-                   "(log 0 RuntimeWarning)")
-def test_known_lca_bic_all_missing():
+def test_issue14_lca_bic_all_missing():
     m = LatentClassModel(2, random_state=0).fit(_LCA_X)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -1417,8 +1411,7 @@ def test_known_lca_bic_all_missing():
     assert np.isfinite(b)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.4): entropy is NaN for K=1")
-def test_known_lca_entropy_one_class():
+def test_issue14_lca_entropy_one_class():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         m = LatentClassModel(1).fit(_LCA_X)
@@ -1426,50 +1419,40 @@ def test_known_lca_entropy_one_class():
     assert np.isfinite(e)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.6): hand-set weights_ = [nan, 1] give a "
-                   "finite predict_proba")
-def test_known_lca_hand_set_nan_weights():
+def test_issue14_lca_hand_set_nan_weights():
     m = LatentClassModel(2, random_state=0).fit(_LCA_X)
     m.weights_ = np.array([np.nan, 1.0])
     with pytest.raises(ValueError, match="weights_"):
         m.predict_proba(_LCA_X)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.8): HMM.sample(2.5) returns 2 samples")
-def test_known_hmm_sample_fractional_n():
+def test_issue14_hmm_sample_fractional_n():
     h = CategoricalHMM(2, random_state=0).fit(np.array([0, 1, 0, 1, 1, 0]))
     with pytest.raises((ValueError, TypeError), match="n_samples"):
         h.sample(2.5)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.8): currstate=1.7 is treated as 1")
-def test_known_hmm_sample_fractional_currstate():
+def test_issue14_hmm_sample_fractional_currstate():
     h = CategoricalHMM(2, random_state=0).fit(np.array([0, 1, 0, 1, 1, 0]))
     with pytest.raises((ValueError, TypeError), match="currstate"):
         h.sample(3, currstate=1.7)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.11): HMM.bic(None) raises 'len() of "
-                   "unsized object'")
-def test_known_hmm_bic_none():
+def test_issue14_hmm_bic_none():
     h = CategoricalHMM(2, random_state=0).fit(np.array([0, 1, 0, 1, 1, 0]))
     with pytest.raises((ValueError, TypeError)) as info:
         h.bic(None)
     _worded(info, "X")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.11): sensitivity_analysis with a grid "
-                   "of lists raises AttributeError")
-def test_known_sensitivity_grid_of_lists():
+def test_issue14_sensitivity_grid_of_lists():
     bn = BayesianNetwork([("A", "B")], {"A": 2, "B": 2})
     with pytest.raises((ValueError, TypeError), match="grid"):
         emfast.sensitivity_analysis(bn, np.array([[0, -1], [1, 0]]), emfast.MNAR({"B": ["B"]}),
                                     [[0.5]], lambda b: 0)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.10): HMM fits with priors below 1 are "
-                   "not monotone (NonMonotoneEMWarning)")
-def test_known_hmm_prior_below_one_monotone():
+def test_issue14_hmm_prior_below_one_monotone():
     CategoricalHMM(2, emissionprob_prior=0.5, n_iter=50, tol=-1, random_state=2).fit(
         np.array([2, 0, 1, 1, 1, 2, 2, 1, 2, 1, 2, 0]))
 
@@ -1505,9 +1488,7 @@ def _in_small_address_space(code):
     return r.returncode, r.stdout + r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.12): one code of 2**31 - 2 makes the "
-                   "latent class model allocate ~16 GiB instead of refusing with the budget")
-def test_known_lca_code_size_bomb():
+def test_issue14_lca_code_size_bomb():
     rc, out = _in_small_address_space(
         "import numpy as np, emfast\n"
         "try:\n"
@@ -1517,9 +1498,7 @@ def test_known_lca_code_size_bomb():
     assert rc == 0 and "VALUE" in out and "max_memory" in out, out[-800:]
 
 
-@pytest.mark.xfail(strict=True, reason="lead (issue 14.12): one code of 2**31 - 2 makes the "
-                   "HMM allocate ~32 GiB instead of refusing with the budget")
-def test_known_hmm_code_size_bomb():
+def test_issue14_hmm_code_size_bomb():
     rc, out = _in_small_address_space(
         "import numpy as np, emfast\n"
         "try:\n"
