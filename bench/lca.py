@@ -113,6 +113,7 @@ def kernel_estep(X, w0, items0):
     """A function ``estep(threads)`` running one E-step of the compiled kernel alone
     (distinct rows, counts accumulated) at the start ``(w0, items0)``."""
     from emfast import _kernels
+    from emfast.mixture import lca_blocks
     from emfast.data import compress_rows
     K, cards = len(w0), [t.shape[1] for t in items0]
     comp = compress_rows(X)
@@ -126,7 +127,7 @@ def kernel_estep(X, w0, items0):
 
     def estep(threads):
         _kernels.lca_estep(rows, rw, log_w, log_items, offsets, post, ll, status, np.zeros(K),
-                           np.zeros((S, K)), True, threads)
+                           np.zeros((S, K)), True, lca_blocks(len(rows), S, K), threads)
     return estep
 
 

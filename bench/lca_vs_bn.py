@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 import emfast as em
-from emfast.missingness import latent_class_network
+from emfast.mixture import latent_class_network
 
 
 def main():

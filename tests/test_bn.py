@@ -317,18 +317,25 @@ def test_alarm_fit():
     np.testing.assert_allclose(a[1], b[1], rtol=1e-12)
 
 
-def test_fixed_cpts_private_option(rng):
+def test_fixed_cpts_stay_fixed(rng):
+    """Tables an EM problem holds fixed (the indicator CPTs of fixed_missingness) never move,
+    in any restart or M-step; the public fit has no private keyword for it."""
+    import inspect
+    assert not [p for p in inspect.signature(em.BayesianNetwork.fit).parameters
+                if p.startswith("_")]
     bn = O.random_network(rng, n_vars=5)
     X, _ = O.random_data(bn, rng, 300, n_hidden=1)
-    keep = bn.variables[:2]
-    fit = _fit(bn.copy(), X, random_state=0, max_iter=50, _fixed=set(keep))
-    assert_monotone(fit.history_)
-    for v in bn.variables:
-        if v in keep:
-            np.testing.assert_array_equal(fit.cpts[v], bn.cpts[v])
-    assert any(not np.allclose(fit.cpts[v], bn.cpts[v]) for v in bn.variables[2:])
-    with pytest.raises(ValueError, match=r"unknown variable 'nope'"):
-        bn.fit(X, _fixed={"nope"})
+    net = bn.copy()
+    problem = net._em_problem(net._codes(X), fixed=(0, 1), n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        best = net._fit_em(problem, n_init=3, max_iter=50, tol=1e-6, random_state=0)
+    assert_monotone(best.history)
+    for i, v in enumerate(bn.variables):
+        if i < 2:
+            np.testing.assert_array_equal(best.theta[i], bn.cpts[v])
+    assert any(not np.allclose(best.theta[i], bn.cpts[v])
+               for i, v in enumerate(bn.variables) if i >= 2)
 
 
 def test_argument_errors(rng):
@@ -336,7 +343,7 @@ def test_argument_errors(rng):
     X = np.array([[0, 1], [-1, 2]])
     with pytest.raises(ValueError, match=r"method must be 'map' or 'sample'"):
         bn.impute(X, method="mean")
-    with pytest.raises(ValueError, match=r"n must be a non-negative int"):
+    with pytest.raises(ValueError, match=r"n must be an int >= 0; got -1"):
         bn.sample(-1)
     with pytest.raises(ValueError, match=r"pseudocount must be a finite number >= 0"):
         bn.fit(X, pseudocount=-1)
@@ -360,8 +367,10 @@ def test_dataframe_labels_in_and_out(rng):
                                                                   categories=["no", "yes"])})
     X = np.array([[-1, 2], [0, -1], [-1, 0]])
     np.testing.assert_allclose(bn.score_samples(df), bn.score_samples(X), rtol=1e-14)
-    pz = bn.predict_proba(df, "Z")["Z"]
-    np.testing.assert_allclose(pz[0], np.array([0.3 * 0.1, 0.7 * 0.8]) / (0.03 + 0.56))
+    pz = bn.predict_proba(df, "Z")["Z"]           # a DataFrame: input index, state labels
+    assert list(pz.columns) == ["no", "yes"] and pz.index.equals(df.index)
+    np.testing.assert_allclose(pz.iloc[0], np.array([0.3 * 0.1, 0.7 * 0.8]) / (0.03 + 0.56))
+    np.testing.assert_allclose(pz.to_numpy(), bn.predict_proba(X, "Z")["Z"], rtol=1e-14)
     out = bn.impute(df)
     assert out["A"].tolist() == ["z", "x", "x"] and out["Z"].tolist() == ["yes", "no", "no"]
     with pytest.raises(ValueError, match=r"'w' .* not a state of variable 'A'"):

@@ -7,6 +7,7 @@ import pytest
 
 import emfast
 from emfast import LatentClassModel, _kernels
+from emfast.mixture import lca_blocks
 from emfast.em import normalize
 from conftest import assert_monotone
 from _oracle_lca import data_by_enumeration, joint, map_by_enumeration
@@ -72,7 +73,7 @@ def test_kernel_matches_enumeration(tiny, n_threads):
     wslab = np.zeros(K)
     islab = np.zeros((S, K))
     total, n_bad = _kernels.lca_estep(X32, np.ones(n), np.log(w), log_items, offsets, P, L, st,
-                                      wslab, islab, True, n_threads)
+                                      wslab, islab, True, lca_blocks(n, S, K), n_threads)
     assert not st.any() and n_bad == 0
     np.testing.assert_allclose(total, ll, rtol=1e-10)
     np.testing.assert_allclose(L.sum(), ll, rtol=1e-10)
@@ -117,7 +118,7 @@ def test_kernel_every_class_count(rng, K, n_threads):
     wslab, islab = np.zeros(K), np.zeros((S, K))
     total, n_bad = _kernels.lca_estep(np.ascontiguousarray(X, dtype=np.int32), weights,
                                       np.log(w), log_items, offsets, P, L, st, wslab, islab,
-                                      True, n_threads)
+                                      True, lca_blocks(n, S, K), n_threads)
     assert st.tolist() == [1 if i == 9 else 0 for i in range(n)]
     assert n_bad == 1 and total == -np.inf
     assert L[9] == -np.inf and not P[9].any()
@@ -160,7 +161,7 @@ def test_kernel_bit_identical_across_threads(rng, K, accumulate):
         P, L, st = np.empty((n, K)), np.empty(n), np.zeros(n, dtype=np.int32)
         wc, ic = np.full(K, 0.5), np.full((S, K), 0.25)
         total, n_bad = _kernels.lca_estep(X, weights, np.log(w), log_items, offsets, P, L, st,
-                                          wc, ic, accumulate, nt)
+                                          wc, ic, accumulate, lca_blocks(n, S, K), nt)
         assert n_bad == 0
         out.append((P, L, st, wc, ic, np.array(total)))
     for other in out[1:]:
@@ -358,7 +359,7 @@ def test_n_categories_and_bad_codes(rng):
     with pytest.raises(ValueError, match=r"X\[:, 1\] contains category 3 at row 1, but variable "
                                          r"'item 1' has 3 categories"):
         m.predict([[0, 1], [0, 3]])
-    with pytest.raises(ValueError, match="X has 3 columns but the model has 2 variables"):
+    with pytest.raises(ValueError, match="X has 3 features, but LatentClassModel is expecting 2"):
         m.predict([[0, 1, 1]])
     m = LatentClassModel(2, n_categories=4, random_state=0).fit(X)
     assert m.n_categories_ == [4, 4]
@@ -370,7 +371,7 @@ def test_n_categories_and_bad_codes(rng):
 
 
 @pytest.mark.parametrize("kwargs, msg", [
-    ({"n_classes": 0}, "n_classes must be a positive int; got 0"),
+    ({"n_classes": 0}, "n_classes must be an int >= 1; got 0"),
     ({"max_iter": 0}, "max_iter must be an int >= 1; got 0"),
     ({"tol": -1.0}, "tol must be a number >= 0"),
     ({"n_init": 0}, "n_init must be an int >= 1"),
@@ -378,7 +379,7 @@ def test_n_categories_and_bad_codes(rng):
     ({"init": "kmeans"}, "init must be 'random' or a dict"),
     ({"init": {"weights": [0.5, 0.5]}}, "init dict must have exactly the keys"),
     ({"init": {"weights": [0.5, 0.4], "item_probs": [[[.5, .5], [.5, .5]]] * 2}},
-     r"init\['weights'\] must sum to 1"),
+     r"init\['weights'\]: its \(only\) row sums to 0.9"),
     ({"init": {"weights": [0.5, 0.5], "item_probs": [[[.5, .5], [.5, .5]]]}},
      r"init\['item_probs'\] has 1 tables but X has 2 items"),
     ({"init": {"weights": [0.5, 0.5], "item_probs": [[[1.0], [1.0]]] * 2}},
@@ -567,23 +568,23 @@ def test_kernel_rejects_inconsistent_shapes():
                 log_items=np.zeros((4, 2)), offsets=np.array([0, 2], dtype=np.int64),
                 post=np.empty((3, 2)), loglik=np.empty(3), status=np.zeros(3, np.int32),
                 wcounts=np.zeros(2), icounts=np.zeros((4, 2)))
-    _kernels.lca_estep(X, *args.values(), True, 1)
+    _kernels.lca_estep(X, *args.values(), True, 1, 1)
     for name, value in [("post", np.empty((2, 2))), ("wcounts", np.zeros(3)),
                         ("icounts", np.zeros((3, 2))), ("icounts", np.zeros((4, 3))),
                         ("log_items", np.zeros((4, 3))), ("row_weights", np.ones(4))]:
         bad = dict(args, **{name: value})
         with pytest.raises(ValueError, match="lca_estep: inconsistent array shapes"):
-            _kernels.lca_estep(X, *bad.values(), True, 1)
+            _kernels.lca_estep(X, *bad.values(), True, 1, 1)
     # no rows: nothing to do; no items / no classes: refused
     empty = dict(args, row_weights=np.ones(0), post=np.empty((0, 2)), loglik=np.empty(0),
                  status=np.zeros(0, np.int32))
-    assert _kernels.lca_estep(np.zeros((0, 2), np.int32), *empty.values(), True, 2) == (0.0, 0)
+    assert _kernels.lca_estep(np.zeros((0, 2), np.int32), *empty.values(), True, 1, 2) == (0.0, 0)
     with pytest.raises(ValueError, match="needs at least one item and one class"):
         _kernels.lca_estep(np.zeros((3, 0), np.int32), *dict(args, offsets=np.zeros(0, np.int64))
-                           .values(), True, 1)
+                           .values(), True, 1, 1)
     bad = dict(args, offsets=np.array([0, 4], dtype=np.int64))
     with pytest.raises(ValueError, match=r"offsets\[1\] = 4 is outside 0..3"):
-        _kernels.lca_estep(X, *bad.values(), True, 1)
+        _kernels.lca_estep(X, *bad.values(), True, 1, 1)
 
 
 def test_misc_argument_errors(rng):

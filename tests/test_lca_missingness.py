@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import emfast as em
-from emfast.missingness import latent_class_network
+from emfast.mixture import latent_class_network
 
 from conftest import assert_monotone
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from emfast.missingness import mcar_test, MCAR, MAR, MNAR
+from emfast.diagnostics import mcar_test
+from emfast.missingness import MCAR, MAR, MNAR
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

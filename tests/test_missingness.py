@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import emfast as em
-from emfast.missingness import augment_network, augment_codes
+from emfast.missingness import augment_codes
 
 import _oracle_bn as O
 from conftest import assert_monotone
@@ -111,7 +111,7 @@ def test_brute_force_with_indicators(rng):
         resolved = mech.resolve(V, X)
         delta = {v: rng.dirichlet([1, 1], size=tuple(bn.cardinalities[p] for p in pa))
                  for v, pa in resolved.items()}
-        aug, names = augment_network(bn, resolved, delta)
+        aug, names = bn._augmented(resolved, delta)
         A = augment_codes(X, V, resolved)
         ll = aug.score_samples(A)
         pp = aug.predict_proba(A, V)

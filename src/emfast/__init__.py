@@ -11,7 +11,8 @@ from .impute import EMImputer, pool
 from .bayesnet import BayesianNetwork, read_bif, load
 from .io import write_bif, save
 from . import datasets
-from .missingness import MCAR, MAR, MNAR, mcar_test, sensitivity_analysis
+from .missingness import MCAR, MAR, MNAR
+from .diagnostics import mcar_test, sensitivity_analysis
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",

@@ -51,6 +51,7 @@ def lca_estep(
     wcounts: NDArray[np.float64],    # INOUT (K,) expected class counts, added to
     icounts: NDArray[np.float64],    # INOUT (S, K) expected item counts, added to
     accumulate: bool,
+    n_blocks: int,                   # IN  blocks of rows (emfast._blocks.plan_blocks)
     n_threads: int,
 ) -> tuple[float, int]: ...  # (sum row_weights * loglik, rows with status 1)
 

@@ -187,11 +187,6 @@ cdef inline void _lca_row_dispatch(const int32_t* x_row, Py_ssize_t J, Py_ssize_
 # blocks depend on n only, never on the thread count, so every count is summed
 # in the same order whatever the number of threads: results are bit-identical
 # for 1, 2, ... threads and from run to run.
-DEF _LCA_MAX_BLOCKS = 64
-DEF _LCA_MIN_BLOCK_ROWS = 512
-DEF _LCA_MAX_SLAB_DOUBLES = 4194304      # 32 MiB of block slabs at most
-
-
 def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = missing, validated
               const double[::1] row_weights,       # IN  (n,) multiplicity of each row
               const double[::1] log_w,             # IN  (K,) log class weights
@@ -203,6 +198,9 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
               double[::1] wcounts,                 # INOUT (K,) expected class counts, added to
               double[:, ::1] icounts,              # INOUT (S, K) expected item counts, added to
               bint accumulate,                     # IN  add expected counts
+              Py_ssize_t n_blocks,                 # IN  blocks of consecutive rows (from
+                                                   #     emfast._blocks.plan_blocks: the data
+                                                   #     alone, never the thread count)
               int n_threads):                      # IN  OpenMP threads
     """E-step of a latent class model over (distinct, weighted) rows.
 
@@ -250,11 +248,10 @@ def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = miss
     # status 1; rounded up to whole cache lines plus one spare (false sharing)
     cdef Py_ssize_t estride = (((S + 2) * K + 2 + 7) // 8) * 8 + 8
     cdef Py_ssize_t tail = (S + 2) * K
-    cdef Py_ssize_t n_blocks = (n + _LCA_MIN_BLOCK_ROWS - 1) // _LCA_MIN_BLOCK_ROWS
-    if n_blocks > _LCA_MAX_BLOCKS:
-        n_blocks = _LCA_MAX_BLOCKS
-    while n_blocks > 1 and n_blocks * estride > _LCA_MAX_SLAB_DOUBLES:
-        n_blocks = (n_blocks + 1) // 2
+    if n_blocks < 1:
+        n_blocks = 1
+    if n_blocks > n:
+        n_blocks = n
     cdef Py_ssize_t bsize = (n + n_blocks - 1) // n_blocks
     n_blocks = (n + bsize - 1) // bsize
     cdef double total = 0.0, n_bad = 0.0

@@ -18,13 +18,15 @@ import itertools
 import numpy as np
 
 from . import _kernels
-from ._base import check_n_jobs, check_random_state
-from .data import _is_dataframe, check_data, compress_rows
-from .em import dirichlet_log_prior, fit_with_restarts, normalize, run_em
+from ._base import (EMFitMixin, EMProblem, check_int, check_n_jobs, draw_categorical,
+                    first_row, method_rng, raise_for_status)
+from ._blocks import plan_blocks
+from .data import MISSING, _is_dataframe, check_data, compress_rows
+from .em import check_table, dirichlet_log_prior, normalize
+from .missingness import (MCAR, LogLikelihoodParts, augment_codes, augment_structure,
+                          check_fixed_missingness, check_mechanism)
 
 __all__ = ["BayesianNetwork", "read_bif", "load"]
-
-_ROW_ATOL = 1e-6
 
 
 class _CPTs(Mapping):
@@ -60,7 +62,7 @@ class _CPTs(Mapping):
         self._tables[name] = t
 
 
-class BayesianNetwork:
+class BayesianNetwork(EMFitMixin):
     """A discrete Bayesian network with hidden variables and missing values, fitted by EM.
 
     Parameters
@@ -234,25 +236,14 @@ class BayesianNetwork:
 
     def _check_cpt(self, name, table) -> np.ndarray:
         self._check_var(name)
-        t = np.array(table, dtype=np.float64, order="C", copy=True)
-        shape = self._cpt_shape(name)
-        if t.shape != shape:
-            pa = self._parents[name]
-            raise ValueError(f"CPT for {name!r} must have shape {shape} (parents {pa!r}, then "
-                             f"{name!r}); got {t.shape}.")
-        if not np.all(np.isfinite(t)) or np.any(t < 0):
-            bad = np.argwhere(~(np.isfinite(t) & (t >= 0)))[0]
-            raise ValueError(f"CPT for {name!r} has the invalid entry {float(t[tuple(bad)])!r} "
-                             f"at index {tuple(int(i) for i in bad)}; probabilities must be "
-                             "finite and >= 0.")
-        sums = t.sum(axis=-1)
-        bad = np.argwhere(np.abs(sums - 1.0) > _ROW_ATOL)
-        if bad.size:
-            idx = tuple(int(i) for i in bad[0])
-            conf = ", ".join(f"{p}={self._states[p][k]}" for p, k in zip(self._parents[name], idx))
-            where = f"parent configuration ({conf})" if conf else "its (only) row"
-            raise ValueError(f"CPT for {name!r}: the row for {where} sums to "
-                             f"{float(sums[idx])!r}, not 1.")
+        pa = self._parents[name]
+
+        def describe(idx):
+            conf = ", ".join(f"{p}={self._states[p][k]}" for p, k in zip(pa, idx))
+            return f"the row for parent configuration ({conf})" if conf else "its (only) row"
+
+        t = check_table(table, self._cpt_shape(name), f"CPT for {name!r}", describe_row=describe,
+                        shape_note=f"(parents {pa!r}, then {name!r})")
         t.flags.writeable = False
         return t
 
@@ -272,9 +263,11 @@ class BayesianNetwork:
                           columns=columns, name=name)
 
     # ------------------------------------------------------------------ fitting
+    _fit_state_attributes = ("missingness_", "missingness_parents_", "mechanism_")
+
     def fit(self, data, *, columns=None, max_iter=100, tol=1e-6, n_init=1, init="random",
             pseudocount=0.0, random_state=None, n_jobs=None, verbose=False,
-            missingness=None, fixed_missingness=None, _fixed=None):
+            missingness=None, fixed_missingness=None):
         """Fit the CPTs by EM (maximum likelihood, or MAP with ``pseudocount > 0``).
 
         Parameters
@@ -282,8 +275,10 @@ class BayesianNetwork:
         data : array-like of shape (n_rows, n_columns) or pandas.DataFrame
             Integer codes with ``-1`` (or NaN) for missing values, one column
             per variable in :attr:`variables` order (or ``columns=``), or a
-            DataFrame matched by column name. A variable without a column, or
-            whose column is all missing, is hidden.
+            DataFrame matched by column name (integer columns hold codes, other
+            columns state labels; booleans match states named true/false in any
+            case). A variable without a column, or whose column is all missing,
+            is hidden.
         columns : list of str, optional
             For array input: the variable held by each column.
         max_iter : int, default=100
@@ -320,9 +315,6 @@ class BayesianNetwork:
             ``{variable: δ table}`` held fixed (not fitted), for sensitivity
             analyses of MNAR mechanisms that the data cannot identify. A table
             may also be given as P(missing) of shape ``parent_cards``.
-        _fixed : set of str, optional
-            Private (used by the missingness mechanisms): variables whose CPTs
-            are held at their current values in every restart and M-step.
 
         Returns
         -------
@@ -337,97 +329,139 @@ class BayesianNetwork:
         """
         if init not in ("random", "uniform", "current"):
             raise ValueError(f"init must be 'random', 'uniform' or 'current'; got {init!r}.")
-        if missingness is not None or fixed_missingness is not None:
-            if _fixed:
-                raise ValueError("_fixed cannot be combined with missingness=.")
-            from .missingness import fit_bayesnet
-            return fit_bayesnet(self, data, missingness, fixed_missingness=fixed_missingness,
-                                columns=columns, init=init, max_iter=max_iter, tol=tol,
-                                n_init=n_init, pseudocount=pseudocount,
-                                random_state=random_state, n_jobs=n_jobs, verbose=verbose)
-        for attr in ("missingness_", "missingness_parents_", "mechanism_"):
-            self.__dict__.pop(attr, None)
-        if not (np.isscalar(pseudocount) and float(pseudocount) >= 0
-                and np.isfinite(float(pseudocount))):
-            raise ValueError(f"pseudocount must be a finite number >= 0; got {pseudocount!r}.")
-        pseudocount = float(pseudocount)
-        fixed = set() if _fixed is None else set(_fixed)
-        for v in fixed:
-            self._check_var(v)
-        fixed_idx = [i for i, v in enumerate(self._variables) if v in fixed]
+        pseudocount = _check_pseudocount(pseudocount)
         codes = self._codes(data, columns)
-        n_rows = codes.shape[0]
-        if n_rows == 0:
+        if codes.shape[0] == 0:
             raise ValueError("X has no rows: there is nothing to fit.")
-        rng = check_random_state(random_state)
         n_threads = check_n_jobs(n_jobs)
+        context = {"from_frame": _is_dataframe(data)}
+        if missingness is None and fixed_missingness is None:
+            net, fit_codes, fixed = self, codes, ()
+        else:
+            mechanism = check_mechanism(MCAR() if missingness is None else missingness)
+            resolved = mechanism.resolve(self._variables, codes)
+            held = check_fixed_missingness(fixed_missingness, resolved, self._cards)
+            delta0 = {}
+            if init == "current" and getattr(self, "missingness_parents_", None) == resolved:
+                delta0.update(self.missingness_)
+            delta0.update(held)
+            net, names = self._augmented(resolved, delta0)
+            fit_codes = augment_codes(codes, self._variables, resolved)
+            fixed = tuple(net._index[names[v]] for v in held)
+            context.update(mechanism=mechanism, resolved=resolved, names=names, net=net)
+        problem = net._em_problem(fit_codes, init=init, pseudocount=pseudocount, fixed=fixed,
+                                  n_threads=n_threads)
+        best = self._fit_em(problem, n_init=n_init, max_iter=max_iter, tol=tol,
+                            random_state=random_state, verbose=verbose, name="BayesianNetwork")
+        self._store_fit(best, **context)
+        return self
+
+    def _augmented(self, resolved, delta=None):
+        """A new network with one indicator node per resolved variable (CPTs copied,
+        indicator CPTs from ``delta`` where given, else uniform)."""
+        edges, cards, states, names = augment_structure(self._variables, self._cards,
+                                                        self._states, self._edges, resolved)
+        aug = BayesianNetwork(edges, cards, states=states)
+        for v in self._variables:
+            aug.cpts._set_unchecked(v, self.cpts[v])
+        for v, table in (delta or {}).items():
+            if v in names:
+                aug.cpts[names[v]] = table
+        return aug, names
+
+    def _em_problem(self, codes, *, init="random", pseudocount=0.0, fixed=(), n_threads=1,
+                    log_prior=True) -> EMProblem:
+        """This network's EM, declared for the skeleton: E-step on the distinct rows of
+        ``codes`` (validated int32, one column per variable), M-step
+        :func:`~emfast.normalize` with the tables at indices ``fixed`` held at their
+        current values, initial CPTs per restart as ``init`` says (a string, or a
+        callable ``init(rng, k) -> theta``)."""
         comp = self._tree()
         cr = compress_rows(codes)
         weights = cr.counts.astype(np.float64)
         shapes = [self._cpt_shape(v) for v in self._variables]
         targets = comp.targets()
         start = self._theta()
+        fixed = tuple(fixed)
 
         def estep(theta):
             counts, ll, status = comp.infer(cr.rows, weights, theta, targets, n_threads,
                                             do_counts=True)
-            if status.any():
-                k = int(np.flatnonzero(status)[0])
-                row = int(np.flatnonzero(cr.inverse == k)[0])
-                raise ValueError(
-                    f"row {row} of X has probability 0 under the current CPTs (its observed "
-                    "values are impossible); fix the CPTs or the data, or use "
-                    "init='random' / pseudocount > 0.")
+            raise_for_status(status, lambda k: (
+                f"row {first_row(cr.inverse, k)} of X has probability 0 under the current CPTs "
+                "(its observed values are impossible); fix the CPTs or the data, or use "
+                "init='random' / pseudocount > 0."))
             return [counts[comp.tree.cpt_off[i]:comp.tree.cpt_off[i + 1]].reshape(sh)
                     for i, sh in enumerate(shapes)], float(ll @ weights)
 
         def mstep(counts):
             theta = normalize(counts, pseudocount)
-            for i in fixed_idx:
+            for i in fixed:
                 theta[i] = start[i]
             return theta
 
-        log_prior = (lambda th: dirichlet_log_prior(th, pseudocount)) if pseudocount > 0 else None
+        if callable(init):
+            draw = init
+        else:
+            def draw(rng_k, k):
+                if init == "current" and k == 0:
+                    theta0 = [t.copy() for t in start]
+                elif init == "uniform" and k == 0:
+                    theta0 = [np.full(sh, 1.0 / sh[-1]) for sh in shapes]
+                else:
+                    theta0 = [rng_k.dirichlet(np.ones(sh[-1]), size=sh[:-1]) for sh in shapes]
+                for i in fixed:
+                    theta0[i] = start[i]
+                return theta0
 
-        restart = itertools.count()   # restart 0 may use the current / uniform CPTs
+        prior = None
+        if pseudocount > 0 and log_prior:
+            def prior(th):
+                return dirichlet_log_prior(th, pseudocount)
+        return EMProblem(estep, mstep, draw, scale=float(codes.shape[0]), log_prior=prior,
+                         fixed=fixed)
 
-        def fit_one(rng_k):
-            which = next(restart)
-            if init == "current" and which == 0:
-                theta0 = [t.copy() for t in start]
-            elif init == "uniform" and which == 0:
-                theta0 = [np.full(sh, 1.0 / sh[-1]) for sh in shapes]
-            else:
-                theta0 = [rng_k.dirichlet(np.ones(sh[-1]), size=sh[:-1]) for sh in shapes]
-            for i in fixed_idx:
-                theta0[i] = start[i]
-            return run_em(estep, mstep, theta0, max_iter=max_iter, tol=tol, verbose=verbose,
-                          scale=n_rows, log_prior=log_prior, desc="BayesianNetwork EM")
-
-        best = fit_with_restarts(fit_one, n_init, rng, estimator_name="BayesianNetwork",
-                                 max_iter=max_iter)
-        for v, t in zip(self._variables, best.theta):
+    def _set_fitted_params(self, theta, *, from_frame=False, mechanism=None, resolved=None,
+                           names=None, net=None):
+        for v, t in zip(self._variables, theta):
             self.cpts._set_unchecked(v, t)
-        self.history_ = list(best.history)
-        self.n_iter_ = best.n_iter
-        self.converged_ = best.converged
-        self.log_likelihood_ = best.log_likelihood
-        self.n_best_ = int(best.extra.get("n_best", 1))
-        self.init_objectives_ = list(best.extra.get("objectives", [best.objective]))
-        return self
+        self._fitted_from_frame = bool(from_frame)
+        if mechanism is not None:
+            index = net._index
+            self.missingness_ = {v: np.array(theta[index[names[v]]]) for v in resolved}
+            self.missingness_parents_ = dict(resolved)
+            self.mechanism_ = mechanism
 
     # ------------------------------------------------------------------ inference
+    def _infer_rows(self, data, columns, n_jobs, *, query=None):
+        """Codes, their compression and the kernel's (counts, ll, status[, marginals])."""
+        codes = self._codes(data, columns)
+        comp = self._tree()
+        cr = compress_rows(codes)
+        if query is None:
+            out = comp.infer(cr.rows, np.ones(len(cr.rows)), self._theta(), comp.targets(),
+                             check_n_jobs(n_jobs))
+        else:
+            qidx = tuple(self._index[v] for v in query)
+            out = comp.infer(cr.rows, np.ones(len(cr.rows)), self._theta(), comp.targets(qidx),
+                             check_n_jobs(n_jobs), n_query=sum(self._cards[v] for v in query))
+        return codes, cr, out
+
     def score_samples(self, data, *, columns=None, n_jobs=None) -> np.ndarray:
         """Per-row log-likelihood ``log p(x_obs)`` (hidden/missing cells summed out).
 
         A row whose observed values have probability 0 gets ``-inf``.
         """
-        codes = self._codes(data, columns)
-        comp = self._tree()
-        cr = compress_rows(codes)
-        _, ll, _ = comp.infer(cr.rows, np.ones(len(cr.rows)), self._theta(), comp.targets(),
-                              check_n_jobs(n_jobs))
+        _, cr, (_, ll, _) = self._infer_rows(data, columns, n_jobs)
         return ll[cr.inverse]
+
+    def score(self, data, *, columns=None, n_jobs=None) -> float:
+        """Mean per-row log-likelihood (scikit-learn's convention; the total is
+        :meth:`log_likelihood`). ``-inf`` if some row has probability 0."""
+        ll = self.score_samples(data, columns=columns, n_jobs=n_jobs)
+        if ll.size == 0:
+            raise ValueError("X has no rows: the mean log-likelihood of no rows is undefined.")
+        return float(np.mean(ll))
 
     def log_likelihood(self, data, *, columns=None, n_jobs=None, missingness=None):
         """Total log-likelihood of the data (``-inf`` if some row has probability 0).
@@ -438,14 +472,50 @@ class BayesianNetwork:
         (Σ log p(m | x_obs, δ) under MCAR/MAR), using the fitted ``missingness_``.
         """
         if missingness is not None:
-            from .missingness import bayesnet_log_likelihood
-            return bayesnet_log_likelihood(self, data, missingness, columns=columns, n_jobs=n_jobs)
-        codes = self._codes(data, columns)
-        comp = self._tree()
-        cr = compress_rows(codes)
-        _, ll, _ = comp.infer(cr.rows, np.ones(len(cr.rows)), self._theta(), comp.targets(),
-                              check_n_jobs(n_jobs))
+            return self._log_likelihood_parts(data, missingness, columns, n_jobs)
+        _, cr, (_, ll, _) = self._infer_rows(data, columns, n_jobs)
         return float(ll @ cr.counts.astype(np.float64))
+
+    def _log_likelihood_parts(self, data, mechanism, columns, n_jobs) -> LogLikelihoodParts:
+        mechanism = check_mechanism(mechanism)
+        if not hasattr(self, "missingness_"):
+            raise ValueError("This network has no fitted missingness mechanism; call "
+                             "fit(data, missingness=...) first.")
+        if mechanism != self.mechanism_:
+            raise ValueError(f"The network was fitted with missingness={self.mechanism_!r}, not "
+                             f"{mechanism!r}; refit to evaluate another mechanism.")
+        codes = self._codes(data, columns)
+        resolved = self.missingness_parents_
+        mechanism.resolve(self._variables, codes)   # the same checks as fit (MAR parents observed)
+        aug, _ = self._augmented(resolved, self.missingness_)
+        total = aug.log_likelihood(augment_codes(codes, self._variables, resolved), n_jobs=n_jobs)
+        theta = self.log_likelihood(codes, n_jobs=n_jobs)
+        return LogLikelihoodParts(float(total), float(theta), float(total - theta), mechanism)
+
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters: ``Σ_v (card_v - 1) · Π_{p in parents(v)} card_p`` (plus the δ
+        tables' when a missingness mechanism was fitted)."""
+        n = sum((self._cards[v] - 1) * int(np.prod([self._cards[p] for p in self._parents[v]],
+                                                   dtype=np.int64))
+                for v in self._variables)
+        for v, pa in getattr(self, "missingness_parents_", {}).items():
+            n += int(np.prod([self._cards[p] for p in pa], dtype=np.int64))
+        return int(n)
+
+    def aic(self, data, *, columns=None, n_jobs=None) -> float:
+        """Akaike criterion ``-2 L + 2 p`` (``p`` = :attr:`n_parameters`); lower is better."""
+        return -2 * self.log_likelihood(data, columns=columns, n_jobs=n_jobs) \
+            + 2 * self.n_parameters
+
+    def bic(self, data, *, columns=None, n_jobs=None) -> float:
+        """Bayesian criterion ``-2 L + p log n`` (``n`` = rows with an observed cell)."""
+        codes = self._codes(data, columns)
+        n = int(np.sum((codes != MISSING).any(axis=1)))
+        if n == 0:
+            raise ValueError("bic needs at least one row with an observed value; every cell "
+                             "of X is missing.")
+        return -2 * self.log_likelihood(codes, n_jobs=n_jobs) + self.n_parameters * np.log(n)
 
     def predict_proba(self, data, variables=None, *, columns=None, n_jobs=None) -> dict:
         """Posterior marginals ``P(v | x_obs)`` of the named variables, for every row.
@@ -460,8 +530,9 @@ class BayesianNetwork:
         Returns
         -------
         dict
-            ``{name: ndarray of shape (n_rows, card)}``. An observed cell gives
-            a one-hot row.
+            ``{name: ndarray of shape (n_rows, card)}``; for DataFrame input
+            ``{name: DataFrame}`` with the input's index and the variable's
+            state names as columns. An observed cell gives a one-hot row.
 
         Raises
         ------
@@ -476,19 +547,17 @@ class BayesianNetwork:
             variables = list(variables)
         for v in variables:
             self._check_var(v)
-        codes = self._codes(data, columns)
-        comp = self._tree()
-        cr = compress_rows(codes)
-        qidx = [self._index[v] for v in variables]
-        targets = comp.targets(tuple(qidx))
-        _, ll, status, q = comp.infer(cr.rows, np.ones(len(cr.rows)), self._theta(), targets,
-                                      check_n_jobs(n_jobs), n_query=sum(self._cards[v]
-                                                                        for v in variables))
+        _, cr, (_, _, status, q) = self._infer_rows(data, columns, n_jobs, query=variables)
         _raise_status(status, cr.inverse)
         out, off = {}, 0
+        frame = _is_dataframe(data)
+        if frame:
+            import pandas as pd
         for v in variables:
             k = self._cards[v]
-            out[v] = q[cr.inverse, off:off + k]
+            p = q[cr.inverse, off:off + k]
+            out[v] = pd.DataFrame(p, index=data.index, columns=pd.Index(self._states[v], name=v)) \
+                if frame else p
             off += k
         return out
 
@@ -505,7 +574,8 @@ class BayesianNetwork:
             ``"sample"``: one draw from the exact posterior ``p(x_mis | x_obs)``
             (forward filtering, backward sampling).
         random_state : None, int or Generator
-            For ``method="sample"``.
+            For ``method="sample"`` (``None``: fresh entropy, as everywhere in
+            emfast: the estimator's own seed, and a network has none).
 
         Returns
         -------
@@ -527,7 +597,7 @@ class BayesianNetwork:
             _raise_status(status, cr.inverse)
             full = full[cr.inverse]
         else:
-            rng = check_random_state(random_state)
+            rng = method_rng(self, random_state)
             u = rng.random((codes.shape[0], comp.tree.n_cliques))
             full, _, status = comp.complete(codes, self._theta(), targets, u,
                                             check_n_jobs(n_jobs))
@@ -543,6 +613,9 @@ class BayesianNetwork:
                 dt = data[c].dtype
                 if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt):
                     cols[c] = full[:, j]
+                elif isinstance(dt, pd.CategoricalDtype) and \
+                        list(map(str, dt.categories)) == self._states[c]:
+                    cols[c] = pd.Categorical.from_codes(full[:, j], dtype=dt)
                 else:
                     labels = np.asarray(self._states[c], dtype=object)
                     cols[c] = labels[full[:, j]]
@@ -551,33 +624,42 @@ class BayesianNetwork:
             return np.ascontiguousarray(full[:, [self._index[c] for c in columns]])
         return full
 
-    def sample(self, n, random_state=None) -> np.ndarray:
+    def sample(self, n, random_state=None, *, as_frame=None):
         """Draw ``n`` complete rows by ancestral sampling.
+
+        Parameters
+        ----------
+        n : int
+        random_state : None, int or Generator
+            ``None``: fresh entropy (a network has no seed of its own).
+        as_frame : bool, optional
+            Return a DataFrame of state labels (categorical columns) instead of
+            codes; default: whether the network was last fitted on a DataFrame.
 
         Returns
         -------
-        ndarray of shape (n, n_variables), dtype int32
-            Codes in :attr:`variables` order.
+        ndarray of shape (n, n_variables), dtype int32, or DataFrame
+            Codes (or labels) in :attr:`variables` order.
         """
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be a non-negative int; got {n!r}.")
-        rng = check_random_state(random_state)
-        out = np.zeros((int(n), len(self._variables)), dtype=np.int32)
+        n = check_int(n, "n", low=0)
+        rng = method_rng(self, random_state)
+        out = np.zeros((n, len(self._variables)), dtype=np.int32)
         for v in self._topo:
-            j = self._index[v]
             t = self.cpts[v]
-            k = self._cards[v]
             pa = self._parents[v]
-            flat = t.reshape(-1, k)
+            flat = t.reshape(-1, self._cards[v])
             if pa:
                 cfg = np.ravel_multi_index(tuple(out[:, self._index[p]] for p in pa),
                                            t.shape[:-1])
             else:
-                cfg = np.zeros(int(n), dtype=np.intp)
-            cum = np.cumsum(flat, axis=1)
-            cum[:, -1] = np.inf
-            u = rng.random(int(n))
-            out[:, j] = (u[:, None] >= cum[cfg]).sum(axis=1)
+                cfg = np.zeros(n, dtype=np.intp)
+            out[:, self._index[v]] = draw_categorical(rng, flat[cfg]) if n else 0
+        if as_frame is None:
+            as_frame = getattr(self, "_fitted_from_frame", False)
+        if as_frame:
+            import pandas as pd
+            return pd.DataFrame({v: pd.Categorical.from_codes(out[:, j], categories=self._states[v])
+                                 for j, v in enumerate(self._variables)})
         return out
 
     @classmethod
@@ -690,13 +772,22 @@ def _topological_order(variables, parents, children) -> list:
                      "must be acyclic.")
 
 
+def _check_pseudocount(pseudocount) -> float:
+    if isinstance(pseudocount, (bool, np.bool_)) or not np.isscalar(pseudocount):
+        raise TypeError(f"pseudocount must be a number; got {pseudocount!r}.")
+    try:
+        value = float(pseudocount)
+    except (TypeError, ValueError):
+        raise TypeError(f"pseudocount must be a number; got {pseudocount!r}.") from None
+    if not (value >= 0 and np.isfinite(value)):
+        raise ValueError(f"pseudocount must be a finite number >= 0; got {pseudocount!r}.")
+    return value
+
+
 def _raise_status(status, inverse):
-    bad = np.flatnonzero(status)
-    if bad.size:
-        k = int(bad[0])
-        row = k if inverse is None else int(np.flatnonzero(inverse == k)[0])
-        raise ValueError(f"row {row} of X has probability 0 under the network's CPTs (its "
-                         "observed values are impossible); its posterior is undefined.")
+    raise_for_status(status, lambda k: (
+        f"row {k if inverse is None else first_row(inverse, k)} of X has probability 0 under "
+        "the network's CPTs (its observed values are impossible); its posterior is undefined."))
 
 
 class _Compiled:
@@ -754,9 +845,8 @@ class _Compiled:
         # One slab per block of consecutive rows (the kernel takes &counts[b, 0] even when
         # it does not count). The block count depends on the data only, never on
         # n_threads, so the summed counts are bit-identical for any number of threads.
-        n_blocks = max(1, min(64, -(-n // 256)))
-        while do_counts and n_blocks > 8 and n_blocks * n_params > (1 << 23):
-            n_blocks //= 2            # at most 64 MiB of slabs (8 blocks at least)
+        n_blocks = len(plan_blocks(n, min_size=256,
+                                   slab_nbytes=8 * n_params if do_counts else 0)) - 1
         counts = np.zeros((n_blocks, n_params if do_counts else 1), np.float64)
         q = np.zeros((n, max(n_query, 1)), np.float64) if n_query else np.zeros((n, 1))
         ll = np.empty(n, np.float64)

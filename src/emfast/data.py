@@ -29,11 +29,24 @@ NO_CARD_LIMIT = int(np.iinfo(np.int32).max)
 (codes are then only checked to be whole numbers >= -1)."""
 
 __all__ = ["MISSING", "Schema", "encode", "check_data", "check_codes_1d",
-           "compress_rows", "CompressedRows", "check_lengths"]
+           "compress_rows", "CompressedRows", "check_lengths", "ColumnCodec"]
 
 
 def _is_dataframe(obj) -> bool:
     return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "iloc")
+
+
+def _as_array(X, name: str = "X") -> np.ndarray:
+    """``np.asarray(X)`` with a ValueError naming ``name`` for input NumPy cannot read
+    (ragged or absurdly nested lists)."""
+    if isinstance(X, np.ndarray):
+        return X
+    try:
+        return np.asarray(X)
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be an array.") from None
+    except ValueError as exc:
+        raise ValueError(f"{name} could not be read as a rectangular array: {exc}") from None
 
 
 def _require_pandas():
@@ -233,15 +246,22 @@ def _codes_from_labels(col, where: str, var: str, states: Sequence | None, card:
         raise ValueError(f"{where} holds labels, but variable {var!r} has no state names; "
                          f"pass integer codes 0..{card - 1} instead.")
     lookup = {str(s): i for i, s in enumerate(states)}
+    # a boolean value matches a state named true / false in any case ('TRUE', 'True', ...):
+    # pandas.read_csv turns such columns into bools
+    for s_, i in list(lookup.items()):
+        if s_.lower() in ("true", "false"):
+            lookup.setdefault("\0bool:" + s_.lower(), i)
     vals = np.asarray(col, dtype=object)
     out = np.full(len(vals), MISSING, dtype=np.int32)
     cache: dict = {}
     for r in np.flatnonzero(~miss):
         v = vals[r]
-        key = str(v)
+        key = ("\0bool:" + str(bool(v)).lower()) if isinstance(v, (bool, np.bool_)) else str(v)
         code = cache.get(key)
         if code is None:
             code = lookup.get(key)
+            if code is None and key.startswith("\0bool:"):
+                code = lookup.get(str(v))
             if code is None:
                 raise ValueError(f"{where} contains {v!r} at row {r}, which is not a state of "
                                  f"variable {var!r}; allowed states are {list(states)!r}.")
@@ -252,7 +272,8 @@ def _codes_from_labels(col, where: str, var: str, states: Sequence | None, card:
 
 def check_data(data, variables: Sequence[str], cardinalities: Sequence[int], *,
                states: Sequence[Sequence] | None = None,
-               columns: Sequence[str] | None = None, name: str = "X") -> np.ndarray:
+               columns: Sequence[str] | None = None, name: str = "X",
+               require_all: bool = False) -> np.ndarray:
     """Validate data for a model and return an int32 code matrix.
 
     The one validation path used by every model.
@@ -272,6 +293,11 @@ def check_data(data, variables: Sequence[str], cardinalities: Sequence[int], *,
         For array input: the variable each column holds (a subset of
         ``variables``, in any order). Without it, an array must have one
         column per variable in ``variables`` order.
+    require_all : bool, default=False
+        A DataFrame must then have a column for every variable (estimators whose
+        columns are all observable: latent class items, HMM channels); the
+        missing ones are named in the error. By default a variable without a
+        column is hidden (Bayesian networks).
 
     Returns
     -------
@@ -286,9 +312,13 @@ def check_data(data, variables: Sequence[str], cardinalities: Sequence[int], *,
     if _is_dataframe(data):
         pd = _require_pandas()
         unknown = [c for c in data.columns if c not in index]
+        absent = [v for v in variables if v not in set(data.columns)] if require_all else []
         if unknown:
             raise ValueError(f"{name} has column(s) {unknown!r} that are not model variables; "
                              f"model variables are {variables!r}.")
+        if absent:
+            raise ValueError(f"{name} has no column for {absent!r}: the model was fitted with "
+                             f"the columns {variables!r} (matched by name, in any order).")
         if columns is not None:
             raise ValueError("columns= is for array input; a DataFrame is matched by its "
                              "column names.")
@@ -357,6 +387,147 @@ def check_data(data, variables: Sequence[str], cardinalities: Sequence[int], *,
         else:
             out[:, i] = _codes_from_numeric(col, where, v, cards[i])
     return out
+
+
+def _is_series(obj) -> bool:
+    return type(obj).__name__ == "Series" and hasattr(obj, "index") and hasattr(obj, "dtype")
+
+
+def _is_label_dtype(pd, dt) -> bool:
+    return (isinstance(dt, pd.CategoricalDtype) or dt == object
+            or pd.api.types.is_string_dtype(dt) or pd.api.types.is_bool_dtype(dt))
+
+
+@dataclass
+class ColumnCodec:
+    """What an estimator learns about its input columns at ``fit`` (pandas in, pandas out).
+
+    A DataFrame's label columns (categorical, object, string, bool) get their labels
+    here: a categorical's own categories, else the sorted distinct values (as
+    :func:`encode`). Integer / float columns hold codes (``labels[j]`` is ``None``).
+    Later data is matched by column name (any order; unknown or missing columns are
+    a ``ValueError`` naming them), and outputs are decoded back into frames with the
+    same index, columns and labels.
+
+    Attributes
+    ----------
+    names : list
+        Column names (generated names for array input).
+    labels : list
+        Per column: the list of labels (code ``c`` is ``labels[j][c]``), or ``None``
+        for a column of integer codes.
+    from_frame : bool
+        Whether ``fit`` saw a DataFrame (or a Series).
+    series : bool
+        Whether ``fit`` saw a Series (one column, named ``names[0]``).
+    dtypes : list
+        The pandas dtype of each fitted column (``None`` for arrays).
+    """
+
+    names: list
+    labels: list
+    from_frame: bool = False
+    series: bool = False
+    dtypes: list = field(default_factory=list)
+
+    @classmethod
+    def learn(cls, X, default_names, *, name: str = "X"):
+        """Learn the columns of ``X`` (DataFrame, Series or array) and return
+        ``(codes, codec)``: int32 codes (``-1`` missing) with code columns validated
+        as whole numbers >= -1 (their cardinality is the caller's business)."""
+        if _is_series(X):
+            X = X.to_frame(name=X.name if X.name is not None else default_names[0])
+            series = True
+        else:
+            series = False
+        if not _is_dataframe(X):
+            return None, cls(list(default_names), [None] * len(default_names))
+        pd = _require_pandas()
+        cols = list(X.columns)
+        if len(set(map(str, cols))) != len(cols):
+            raise ValueError(f"{name} has repeated column names: {cols!r}.")
+        labels = []
+        for c in cols:
+            col = X[c]
+            dt = col.dtype
+            if not _is_label_dtype(pd, dt):
+                labels.append(None)
+                continue
+            miss = col.isna().to_numpy()
+            if isinstance(dt, pd.CategoricalDtype):
+                cats = list(dt.categories)
+            elif pd.api.types.is_bool_dtype(dt):
+                cats = [False, True]
+            else:
+                cats = _sort_labels(pd.unique(col[~miss]).tolist())
+            if len({str(v) for v in cats}) != len(cats):
+                raise ValueError(f"column {c!r} of {name} has labels that read the same as text: "
+                                 f"{cats!r}; give it a categorical dtype with distinct labels.")
+            if not cats:
+                raise ValueError(f"column {c!r} of {name} holds labels but every value is "
+                                 "missing: there is no label to learn; give it a categorical "
+                                 "dtype listing its categories.")
+            labels.append(cats)
+        codec = cls(cols, labels, from_frame=True, series=series, dtypes=[X[c].dtype for c in cols])
+        cards = [len(lab) if lab is not None else NO_CARD_LIMIT for lab in labels]
+        codes = check_data(X, cols, cards, states=codec.state_names(), name=name,
+                           require_all=True)
+        return codes, codec
+
+    def state_names(self) -> list:
+        """Labels as the strings that :func:`check_data` matches (``None`` for codes)."""
+        return [None if lab is None else [str(v) for v in lab] for lab in self.labels]
+
+    def encode(self, X, cardinalities, *, name: str = "X") -> np.ndarray:
+        """Codes of later data: a DataFrame / Series matched by column name, an array
+        taken as columns in fit order (codes, or labels for label columns)."""
+        if _is_series(X):
+            if len(self.names) != 1:
+                raise ValueError(f"{name} is a Series but the model has {len(self.names)} "
+                                 f"columns {self.names!r}; pass a DataFrame.")
+            X = X.to_frame(name=self.names[0] if X.name is None or not self.from_frame
+                           else X.name)
+        return check_data(X, self.names, cardinalities, states=self.state_names(), name=name,
+                          require_all=True)
+
+    def frame(self, codes, *, index=None, columns=None):
+        """A DataFrame of ``codes`` (n, J) with labels restored (``-1`` becomes missing).
+
+        ``columns`` orders (and may subset) the output by name, e.g. the column
+        order of the caller's frame. Code columns come back as integers
+        (``Int64`` when some value is missing), label columns as their labels
+        (categorical columns keep their dtype)."""
+        pd = _require_pandas()
+        codes = np.asarray(codes)
+        order = list(self.names) if columns is None else list(columns)
+        pos = {n: j for j, n in enumerate(self.names)}
+        out = {}
+        for c in order:
+            j = pos[c]
+            col = codes[:, j].astype(np.int64)
+            miss = col == MISSING
+            lab = self.labels[j]
+            dt = self.dtypes[j] if j < len(self.dtypes) else None
+            if lab is None:
+                out[c] = pd.array(np.where(miss, 0, col), dtype="Int64") if miss.any() else col
+                if miss.any():
+                    out[c][miss] = pd.NA
+                continue
+            if dt is not None and isinstance(dt, pd.CategoricalDtype):
+                out[c] = pd.Categorical.from_codes(col, dtype=dt)
+                continue
+            vals = np.empty(len(col), dtype=object)
+            table = np.asarray(list(lab) + [None], dtype=object)
+            vals[:] = table[np.where(miss, len(lab), col)]
+            if dt is not None and pd.api.types.is_bool_dtype(dt) and not miss.any():
+                vals = vals.astype(bool)
+            out[c] = vals
+        return pd.DataFrame(out, index=index, columns=order)
+
+    def series_or_frame(self, codes, *, index=None):
+        """Like :meth:`frame`, but a Series when ``fit`` saw a Series."""
+        df = self.frame(codes, index=index)
+        return df.iloc[:, 0] if self.series else df
 
 
 def check_codes_1d(x, card: int, *, name: str = "X", var: str = "X") -> np.ndarray:

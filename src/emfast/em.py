@@ -28,75 +28,187 @@ import numpy as np
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning
 
 __all__ = ["normalize", "run_em", "EMResult", "ConvergenceMonitor", "fit_with_restarts",
-           "dirichlet_log_prior"]
+           "dirichlet_log_prior", "check_table", "PROB_ATOL"]
 
 _MONOTONE_RTOL = 1e-8
 
+#: The one tolerance for "sums to 1": every probability table emfast accepts (set by
+#: hand, read from a file, given as a start) must have rows within this of 1.
+PROB_ATOL = 1e-6
 
-def normalize(counts, pseudocount=0.0):
+
+def check_table(table, shape, name: str, *, describe_row: Callable | None = None,
+                shape_note: str = "") -> np.ndarray:
+    """The one probability-table validator: shape, finite, >= 0, rows sum to 1.
+
+    Parameters
+    ----------
+    table : array-like
+        A CPT whose last axis is the child variable.
+    shape : tuple of int
+        The shape it must have.
+    name : str
+        What to call it in messages (``"CPT for 'A'"``, ``"transmat_"``, ...).
+    describe_row : callable, optional
+        ``describe_row(index tuple) -> str`` naming a row (e.g. the parent
+        configuration) in the message; default ``"row (i, j)"``.
+    shape_note : str, optional
+        Says what the axes are, in the shape error (``"(parents ('Z',), then 'A')"``).
+
+    Returns
+    -------
+    ndarray
+        A C-contiguous float64 copy (rows kept verbatim: a row off by less than
+        :data:`PROB_ATOL` is not renormalised).
+
+    Raises
+    ------
+    ValueError
+        Naming the table, the entry or row and what was expected.
+    TypeError
+        If ``table`` is not numeric.
+    """
+    try:
+        t = np.array(table, dtype=np.float64, order="C", copy=True)
+    except (TypeError, ValueError) as exc:
+        if isinstance(table, (str, bytes, dict, set)) or isinstance(exc, TypeError):
+            raise TypeError(f"{name} must be an array of probabilities; got "
+                            f"{type(table).__name__}.") from None
+        raise ValueError(f"{name} must be an array of probabilities of shape {tuple(shape)}; "
+                         f"it could not be read as numbers ({exc}).") from None
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be an array of probabilities.") from None
+    shape = tuple(int(k) for k in shape)
+    if t.shape != shape:
+        note = f" {shape_note}" if shape_note else ""
+        raise ValueError(f"{name} must have shape {shape}{note}; got {t.shape}.")
+    if t.size == 0:
+        return t
+    ok = (t >= 0) & (t < np.inf)           # False for NaN, inf and negative entries
+    if not ok.all():
+        bad = tuple(int(i) for i in np.argwhere(~ok)[0])
+        raise ValueError(f"{name} has the invalid entry {float(t[bad])!r} at index {bad}; "
+                         "probabilities must be finite and >= 0.")
+    sums = t.sum(axis=-1, keepdims=True)
+    off = np.abs(sums - 1.0) > PROB_ATOL
+    if off.any():
+        idx = tuple(int(i) for i in np.argwhere(off)[0][:-1])
+        where = describe_row(idx) if describe_row is not None else (
+            f"row {idx}" if idx else "its (only) row")
+        raise ValueError(f"{name}: {where} sums to {float(sums[idx][0])!r}, not 1 (within "
+                         f"{PROB_ATOL:g}).")
+    return t
+
+
+def _per_table(value, n_tables: int, what: str) -> list:
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_tables:
+            raise ValueError(f"{what} has {len(value)} entries for {n_tables} count tables.")
+        return list(value)
+    return [value] * n_tables
+
+
+def _segment_sum(t: np.ndarray, seg) -> np.ndarray:
+    """Sums over the segments of the last axis (starts ``seg``), broadcast back."""
+    seg = np.asarray(seg, dtype=np.intp)
+    tot = np.add.reduceat(t, seg, axis=-1)
+    sizes = np.diff(np.append(seg, t.shape[-1]))
+    return np.repeat(tot, sizes, axis=-1)
+
+
+def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
     """The universal M-step: add Dirichlet pseudocounts, normalise the last axis.
 
     Parameters
     ----------
     counts : ndarray or list of ndarray
         Expected counts; each table's last axis is the child variable.
-    pseudocount : float or list, default=0
+    pseudocount : float, array or list, default=0
         Added to every cell before normalising (a Dirichlet prior with
         concentration ``pseudocount + 1``; 0 = maximum likelihood). A list
         gives one value (scalar or broadcastable array) per table. Must be
-        non-negative.
+        finite and, unless ``clip``, non-negative.
+    segments : array of int, or list of them (or None), optional
+        For a *packed* table whose last axis holds several distributions side
+        by side: the start of each along the last axis (as for
+        ``np.add.reduceat``); each segment is normalised on its own. A list
+        gives one entry (or None) per table.
+    clip : bool, default=False
+        Allow negative pseudocounts (Dirichlet concentrations below 1) with
+        hmmlearn's rule ``max(counts + pseudocount, 0)`` before normalising.
 
     Returns
     -------
     ndarray or list of ndarray
-        Tables of the same shapes whose last axis sums to 1. A parent
-        configuration whose total (counts plus pseudocounts) is zero becomes a
-        uniform row, never NaN.
+        Tables of the same shapes whose last axis (or each segment of it) sums
+        to 1. A parent configuration whose total (counts plus pseudocounts) is
+        zero becomes a uniform row, never NaN.
     """
     single = isinstance(counts, np.ndarray)
     tables = [counts] if single else list(counts)
-    if isinstance(pseudocount, (list, tuple)):
-        if len(pseudocount) != len(tables):
-            raise ValueError(f"pseudocount has {len(pseudocount)} entries for {len(tables)} "
-                             "count tables.")
-        pcs = list(pseudocount)
+    pcs = _per_table(pseudocount, len(tables), "pseudocount")
+    if segments is None:
+        segs = [None] * len(tables)
+    elif single:
+        segs = [segments]
+    elif isinstance(segments, (list, tuple)):
+        segs = _per_table(segments, len(tables), "segments")
     else:
-        pcs = [pseudocount] * len(tables)
+        raise ValueError("segments must be a list with one entry (or None) per table when "
+                         "counts is a list.")
     out = []
-    for k, (c, a) in enumerate(zip(tables, pcs)):
+    for k, (c, a, seg) in enumerate(zip(tables, pcs, segs)):
         c = np.asarray(c, dtype=np.float64)
         if c.ndim == 0:
             raise ValueError(f"counts[{k}] is a scalar; every table needs a child axis.")
+        if c.shape[-1] == 0:
+            raise ValueError(f"counts[{k}] has shape {c.shape}: the child axis is empty (a "
+                             "variable needs at least one state).")
         a = np.asarray(a, dtype=np.float64)
-        if np.any(a < 0) or not np.all(np.isfinite(a)):
-            raise ValueError(f"pseudocount for table {k} must be finite and >= 0; got {a!r}.")
-        if np.any(c < 0) or not np.all(np.isfinite(c)):
-            bad = np.argwhere(~(np.isfinite(c) & (c >= 0)))[0]
+        if not np.all(np.isfinite(a)) or (not clip and np.any(a < 0)):
+            raise ValueError(f"pseudocount for table {k} must be finite and >= 0; got {a!r}."
+                             if not clip else
+                             f"pseudocount for table {k} must be finite; got {a!r}.")
+        if not (np.all(c >= 0) and np.all(c < np.inf)):
+            bad = np.argwhere(~((c >= 0) & (c < np.inf)))[0]
             raise ValueError(f"counts[{k}] has an invalid value {float(c[tuple(bad)])!r} at index "
                              f"{tuple(int(i) for i in bad)}; expected counts must be finite and >= 0.")
         t = c + a
-        tot = t.sum(axis=-1, keepdims=True)
+        if clip:
+            t = np.maximum(t, 0.0)
+        if seg is None:
+            tot = t.sum(axis=-1, keepdims=True)
+            uniform = 1.0 / t.shape[-1]
+        else:
+            tot = _segment_sum(t, seg)
+            sizes = np.diff(np.append(np.asarray(seg, dtype=np.intp), t.shape[-1]))
+            uniform = np.repeat(1.0 / sizes, sizes)
         zero = tot <= 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(zero, 1.0 / t.shape[-1], t / np.where(zero, 1.0, tot))
+            t = np.where(zero, uniform, t / np.where(zero, 1.0, tot))
         out.append(t)
     return out[0] if single else out
 
 
 def dirichlet_log_prior(theta: Sequence[np.ndarray], pseudocount) -> float:
     """``Σ pseudocount · log θ``: the log Dirichlet prior (up to a constant) that
-    :func:`normalize` maximises together with the log-likelihood (MAP-EM)."""
-    if isinstance(pseudocount, (list, tuple)):
-        pcs = list(pseudocount)
-    else:
-        pcs = [pseudocount] * len(theta)
+    :func:`normalize` maximises together with the log-likelihood (MAP-EM).
+
+    Cells with a zero pseudocount contribute nothing. A cell with ``θ = 0`` and a
+    negative pseudocount (concentration below 1, ``normalize(..., clip=True)``)
+    contributes 0: it left the support of the model, where its prior term is not
+    defined (see docs/em-driver.md).
+    """
+    pcs = _per_table(pseudocount, len(theta), "pseudocount")
     total = 0.0
     for t, a in zip(theta, pcs):
         a = np.broadcast_to(np.asarray(a, dtype=np.float64), np.shape(t))
         if not np.any(a):
             continue
-        with np.errstate(divide="ignore"):
-            total += float(np.sum(np.where(a > 0, a * np.log(t), 0.0)))
+        t = np.asarray(t, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(t > 0, a * np.log(t), np.where(a > 0, -np.inf, 0.0))
+            total += float(np.sum(np.where(a != 0, term, 0.0)))
     return total
 
 
@@ -132,6 +244,9 @@ class ConvergenceMonitor:
         self.desc = desc
         self.history: list[float] = []
         self.iter = 0
+        self.n_rebased = 0
+        self._rebased = False        # the next report starts a new objective
+        self._last_rebased = False
         self._t_last = time.perf_counter()
         self._bar = None
 
@@ -142,19 +257,38 @@ class ConvergenceMonitor:
     def _reset(self):
         self.history = []
         self.iter = 0
+        self.n_rebased = 0
+        self._rebased = self._last_rebased = False
         self._t_last = time.perf_counter()
+
+    def rebase(self) -> None:
+        """The objective changes its definition from the next report on (its domain
+        shrank: see ``run_em(rebase_on_zeros=True)``): that report is neither checked
+        for monotonicity nor used for the tolerance test."""
+        self._rebased = True
+
+    @property
+    def tol_reached(self) -> bool:
+        """True when the last change of the objective (divided by ``scale``) is below ``tol``:
+        the driver's stopping test."""
+        if len(self.history) < 2 or self._last_rebased:
+            return False
+        return (self.history[-1] - self.history[-2]) / self.scale < self.tol
 
     @property
     def converged(self) -> bool:
-        """True when the last change of the objective (divided by ``scale``) is below ``tol``."""
-        if len(self.history) < 2:
-            return False
-        return (self.history[-1] - self.history[-2]) / self.scale < self.tol
+        """hmmlearn's meaning: the iteration budget is used up (``iter == n_iter``) or the
+        last change is below ``tol`` (:attr:`tol_reached`). The fitted estimator's
+        ``converged_`` says which (True only for the tolerance)."""
+        return self.iter == self.n_iter or self.tol_reached
 
     def report(self, ll: float) -> None:
         """Record the objective of the current parameters; warn if it went down."""
         ll = float(ll)
-        if self.history:
+        self._last_rebased, self._rebased = self._rebased, False
+        if self._last_rebased:
+            self.n_rebased += 1
+        if self.history and not self._last_rebased:
             prev = self.history[-1]
             drop = prev - ll
             if drop > _MONOTONE_RTOL * max(abs(prev), abs(ll), 1.0) and math.isfinite(prev):
@@ -203,16 +337,24 @@ class EMResult:
     theta : list of ndarray
         Final parameters.
     log_likelihood : float
-        Log-likelihood of ``theta`` (without any prior term).
+        Log-likelihood (without any prior term) of ``theta`` when ``scored``;
+        otherwise of the parameters the last E-step saw (one M-step before
+        ``theta``: hmmlearn's convention, ``run_em(..., score_final=False)``).
     history : list of float
         Objective (log-likelihood plus log prior, if any) after each E-step;
-        ``history[-1]`` is that of ``theta``.
+        ``history[-1]`` belongs to the same parameters as ``log_likelihood``.
     n_iter : int
         Number of M-steps performed.
     converged : bool
         Whether the tolerance test passed before the budget ran out.
+    n_estep : int
+        Number of E-steps run (``len(history)`` for plain EM).
+    stop_reason : str
+        ``"tol"`` (converged), ``"max_iter"`` (budget) or ``"callback"``.
+    scored : bool
+        Whether ``log_likelihood`` / ``history[-1]`` belong to ``theta``.
     extra : dict
-        Whatever the model's E-step chose to pass on (free for models).
+        Whatever the model's E-step or the restart driver chose to pass on.
     """
 
     theta: list
@@ -220,6 +362,9 @@ class EMResult:
     history: list
     n_iter: int
     converged: bool
+    n_estep: int = 0
+    stop_reason: str = ""
+    scored: bool = True
     extra: dict = field(default_factory=dict)
 
     @property
@@ -230,7 +375,8 @@ class EMResult:
 def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol: float = 1e-6,
            callback: Callable | None = None, verbose: bool = False, scale: float = 1.0,
            log_prior: Callable | None = None, monitor: ConvergenceMonitor | None = None,
-           desc: str = "EM") -> EMResult:
+           desc: str = "EM", mstep_on_converge: bool = False,
+           score_final: bool = True, rebase_on_zeros: bool = False) -> EMResult:
     """Run EM from ``theta0``.
 
     Parameters
@@ -261,6 +407,25 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
         the plain log-likelihood need not be monotone then).
     monitor : ConvergenceMonitor, optional
         Use this monitor (e.g. the estimator's ``monitor_``) instead of a new one.
+    mstep_on_converge : bool, default=False
+        ``False`` (emfast): when the tolerance test passes, stop *before* the
+        M-step, so the returned log-likelihood belongs to the returned
+        parameters. ``True`` (hmmlearn's loop): every E-step is followed by an
+        M-step, also the one that converged.
+    score_final : bool, default=True
+        After the last M-step (budget exhausted, or ``mstep_on_converge``), run
+        one more E-step to score the returned parameters. ``False`` (hmmlearn)
+        saves that E-step; ``log_likelihood`` is then that of the parameters one
+        M-step earlier (``EMResult.scored`` is False).
+    rebase_on_zeros : bool, default=False
+        For MAP-EM with Dirichlet concentrations below 1 (``normalize(...,
+        clip=True)``, hmmlearn's rule): such an M-step may set a probability to
+        exactly 0 (and a row whose cells are all clipped becomes uniform). On a fixed
+        support the step is an exact MAP M-step, so the objective
+        ``ll + Σ_{θ>0} (α-1) log θ`` is monotone; when the support changes the
+        objective changes its domain (a dropped term was ``+∞`` in the old one). With this flag the monitor is rebased at such a step
+        (:meth:`ConvergenceMonitor.rebase`): no monotonicity check and no tolerance
+        test for that one comparison. See docs/em-driver.md.
 
     Returns
     -------
@@ -270,13 +435,15 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
         raise ValueError(f"max_iter must be >= 1; got {max_iter!r}.")
     if tol is None or np.isnan(tol):
         raise ValueError(f"tol must be a number; got {tol!r}.")
+    max_iter = int(max_iter)
     if monitor is None:
-        monitor = ConvergenceMonitor(tol, int(max_iter), verbose, scale, desc)
+        monitor = ConvergenceMonitor(tol, max_iter, verbose, scale, desc)
     else:
         monitor._reset()
     theta = [np.asarray(t, dtype=np.float64) for t in theta0]
     n_mstep = 0
-    converged = False
+    reason = ""
+    scored = True
     try:
         while True:
             counts, ll = estep(theta)
@@ -284,22 +451,42 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
             obj = ll + (log_prior(theta) if log_prior is not None else 0.0)
             monitor.report(obj)
             if callback is not None and callback(monitor.iter, theta, ll):
+                reason = "callback"
                 break
-            if monitor.converged:
-                converged = True
+            converged = monitor.tol_reached
+            if converged and not mstep_on_converge:
+                reason = "tol"
                 break
             if n_mstep >= max_iter:
+                reason = "max_iter"
                 break
-            theta = [np.asarray(t, dtype=np.float64) for t in mstep(counts)]
+            new = [np.asarray(t, dtype=np.float64) for t in mstep(counts)]
+            if rebase_on_zeros and any(np.any((a > 0) != (b > 0)) for a, b in zip(theta, new)):
+                monitor.rebase()
+            theta = new
             n_mstep += 1
+            if converged or (n_mstep >= max_iter and not score_final):
+                reason = "tol" if converged else "max_iter"
+                if not score_final:
+                    scored = False
+                    break
+                counts, ll = estep(theta)          # score the returned parameters
+                ll = float(ll)
+                obj = ll + (log_prior(theta) if log_prior is not None else 0.0)
+                monitor.report(obj)
+                break
     finally:
         monitor.close()
-    return EMResult(theta, ll, list(monitor.history), n_mstep, converged)
+    res = EMResult(theta, ll, list(monitor.history), n_mstep, reason == "tol",
+                   n_estep=monitor.iter, stop_reason=reason, scored=scored)
+    if monitor.n_rebased:
+        res.extra["n_rebased"] = monitor.n_rebased
+    return res
 
 
 def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, *,
                       estimator_name: str = "model", max_iter: int | None = None,
-                      rtol_same: float = 1e-6):
+                      rtol_same: float = 1e-6, warn: bool = True):
     """Run ``n_init`` seeded fits and keep the best.
 
     Parameters
@@ -321,7 +508,7 @@ def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, 
         objectives).
 
     Emits one :class:`~emfast.exceptions.ConvergenceWarning` if the best
-    restart did not converge.
+    restart did not converge (unless ``warn=False``).
     """
     if n_init is None or int(n_init) < 1:
         raise ValueError(f"n_init must be >= 1; got {n_init!r}.")
@@ -336,7 +523,7 @@ def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, 
     n_best = int(np.sum(np.abs(objs - ref) <= rtol_same * max(abs(ref), 1.0)))
     best.extra.update({"n_init": n_init, "n_best": n_best, "objectives": objs.tolist(),
                        "best_init": best_k})
-    if not best.converged:
+    if warn and not best.converged:
         budget = f" within max_iter={max_iter}" if max_iter is not None else ""
         warnings.warn(
             f"{estimator_name}: the best of {n_init} initialisation(s) did not converge"

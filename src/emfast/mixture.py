@@ -13,15 +13,45 @@ import warnings
 import numpy as np
 
 from . import _kernels
-from ._base import BaseEstimator, check_is_fitted, check_n_jobs, check_random_state
-from .data import MISSING, NO_CARD_LIMIT as _BIG, _is_dataframe, check_data, compress_rows
-from .em import dirichlet_log_prior, fit_with_restarts, run_em
+from ._base import (BaseEstimator, EMFitMixin, EMProblem, check_int, check_is_fitted,
+                    check_n_jobs, draw_categorical, first_row, method_rng, raise_for_status,
+                    sklearn_tags)
+from ._blocks import plan_blocks
+from ._config import check_memory
+from .bayesnet import BayesianNetwork
+from .data import (MISSING, NO_CARD_LIMIT as _BIG, ColumnCodec, _as_array, _is_dataframe,
+                   _require_pandas, check_data, compress_rows)
+from .em import check_table, dirichlet_log_prior, normalize
+from .missingness import augment_codes, check_mechanism
 
-__all__ = ["LatentClassModel"]
+__all__ = ["LatentClassModel", "latent_class_network"]
+
+
+def lca_blocks(n: int, S: int, K: int) -> int:
+    """Row blocks of the latent class kernel (>= 512 rows each, slabs of (S + 2) K
+    doubles), from the data alone: the kernel's sums are the same for any n_jobs."""
+    return len(plan_blocks(n, min_size=512, slab_nbytes=8 * ((S + 2) * K + 10))) - 1
+
+
+def latent_class_network(names, cards, n_classes, class_name="class"):
+    """The latent class model as a Bayesian network: hidden root ``class`` -> every item.
+
+    Returns ``(network, class node name)``; the class node is renamed
+    (``_class``, ``__class``, ...) if an item already uses the name.
+    """
+    names = [str(n) for n in names]
+    if len(set(names)) != len(names):
+        raise ValueError(f"item names must be distinct as strings; got {names!r}.")
+    cls = class_name
+    while cls in names:
+        cls = "_" + cls
+    cardinalities = {cls: int(n_classes)}
+    cardinalities.update({n: int(c) for n, c in zip(names, cards)})
+    return BayesianNetwork([(cls, n) for n in names], cardinalities), cls
 
 
 
-class LatentClassModel(BaseEstimator):
+class LatentClassModel(EMFitMixin, BaseEstimator):
     """Latent class model (mixture of independent categoricals) fitted by EM.
 
     Items may have different numbers of categories and any cell may be missing
@@ -153,40 +183,80 @@ class LatentClassModel(BaseEstimator):
     # ------------------------------------------------------------------
     # data
     # ------------------------------------------------------------------
-    def _names_for(self, X, n_cols):
+    def _as_table(self, X, *, fitted=False):
+        """``X`` as a DataFrame (kept), or a 2-D array, with scikit-learn's wording for
+        the shapes and types it cannot take."""
         if _is_dataframe(X):
-            return [str(c) for c in X.columns]
-        return [f"item {j}" for j in range(n_cols)]
+            return X
+        if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+            raise TypeError("LatentClassModel does not support sparse input: X is a sparse "
+                            "matrix; pass a dense array of codes (X.toarray()) or a DataFrame.")
+        arr = _as_array(X, "X")
+        if np.iscomplexobj(arr):
+            raise ValueError("Complex data not supported: X has a complex dtype; pass integer "
+                             "codes (-1 or NaN = missing).")
+        if arr.ndim != 2:
+            raise ValueError(f"X must be 2-dimensional (n_rows, n_items); got shape {arr.shape}. "
+                             "Reshape your data either using X.reshape(-1, 1) if it has a "
+                             "single item or X.reshape(1, -1) if it is a single row.")
+        if arr.shape[1] == 0:
+            raise ValueError(f"0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+                             "required: X has no items.")
+        if fitted and arr.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {arr.shape[1]} features, but LatentClassModel is expecting "
+                             f"{self.n_features_in_} features as input (one column per item).")
+        return arr
 
     def _validate_fit_data(self, X):
-        if _is_dataframe(X):
-            names = [c for c in X.columns]
-        else:
-            arr = np.asarray(X)
-            if arr.ndim != 2:
-                raise ValueError(f"X must be 2-dimensional (n_rows, n_items); got shape "
-                                 f"{arr.shape}.")
-            names = [f"item {j}" for j in range(arr.shape[1])]
-        J = len(names)
+        """Codes, the learned column codec (names, labels) and the categories per item."""
+        X = self._as_table(X)
+        J = X.shape[1]
         if J == 0:
-            raise ValueError("X has no items (0 columns).")
-        if self.n_categories is None:
-            codes = check_data(X, names, [_BIG] * J)
-            cards = [max(int(c), 0) + 1 for c in (codes.max(axis=0) if len(codes) else
-                                                  np.zeros(J, int))]
+            raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                             "required: X has no items.")
+        default = [f"item {j}" for j in range(J)]
+        if not _is_dataframe(X) and X.dtype.kind in "OUS":
+            # labels in an object / string array: learned as for a DataFrame, by position
+            pd = _require_pandas()
+            codes, codec = ColumnCodec.learn(pd.DataFrame(X, columns=default), default)
+            codec.from_frame = False
         else:
-            cards = self._check_n_categories(J)
-            codes = check_data(X, names, cards)
+            codes, codec = ColumnCodec.learn(X, default)
+        if codes is None:
+            codes = check_data(X, default, [_BIG] * J)
         if codes.shape[0] == 0:
-            raise ValueError("X has no rows.")
-        return codes, names, cards
+            raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a "
+                             "minimum of 1 is required: X has no rows.")
+        seen = [max(int(c), -1) + 1 for c in codes.max(axis=0)]
+        cards = [len(lab) if lab is not None else m for lab, m in zip(codec.labels, seen)]
+        if self.n_categories is not None:
+            given = self._check_n_categories(J)
+            for j, (g, m, lab) in enumerate(zip(given, seen, codec.labels)):
+                if lab is not None and g != len(lab):
+                    raise ValueError(f"n_categories[{j}] = {g}, but column {codec.names[j]!r} "
+                                     f"has the {len(lab)} labels {lab!r}.")
+                if m > g:
+                    r = int(np.flatnonzero(codes[:, j] >= g)[0])
+                    raise ValueError(f"X[:, {j}] contains category {int(codes[r, j])} at row {r}, "
+                                     f"but item {codec.names[j]!r} has {g} categories "
+                                     f"(0..{g - 1}) (n_categories); use -1 for missing values.")
+            cards = given
+        cards = [max(c, 1) for c in cards]
+        check_memory(8 * (len(cards) + 2) * max(cards) * 2,
+                     f"LatentClassModel: tables for {max(cards)} categories (the largest code "
+                     "seen + 1)")
+        return codes, codec, cards
 
     def _check_n_categories(self, J):
         nc = self.n_categories
-        if isinstance(nc, (numbers.Integral, np.integer)):
+        if isinstance(nc, (numbers.Integral, np.integer)) and not isinstance(nc, bool):
             cards = [int(nc)] * J
         else:
-            cards = [int(c) for c in nc]
+            try:
+                cards = [check_int(c, "n_categories[j]") for c in nc]
+            except TypeError:
+                raise TypeError(f"n_categories must be an int or a list of ints; got "
+                                f"{nc!r}.") from None
             if len(cards) != J:
                 raise ValueError(f"n_categories has {len(cards)} entries but X has {J} items.")
         for j, c in enumerate(cards):
@@ -195,15 +265,16 @@ class LatentClassModel(BaseEstimator):
         return cards
 
     def _check_X(self, X):
-        """Validate data against the fitted items (names, cardinalities)."""
-        check_is_fitted(self, "weights_")
-        names = list(self.feature_names_in_)
-        return check_data(X, names, self.n_categories_)
+        """Validate data against the fitted items (names, labels, cardinalities)."""
+        self._checked_theta()
+        X = self._as_table(X, fitted=True)
+        return self._codec_.encode(X, self.n_categories_)
 
     # ------------------------------------------------------------------
     # parameters <-> kernel inputs
     # ------------------------------------------------------------------
-    def _layout(self, cards):
+    @staticmethod
+    def _layout(cards):
         offsets = np.zeros(len(cards), dtype=np.int64)
         if len(cards) > 1:
             np.cumsum(cards[:-1], out=offsets[1:])
@@ -235,57 +306,55 @@ class LatentClassModel(BaseEstimator):
         wc = np.zeros(K, dtype=np.float64)
         ic = np.zeros((S, K), dtype=np.float64)
         total, n_bad = _kernels.lca_estep(rows, row_w, log_w, log_items, offsets, post, loglik,
-                                          status, wc, ic, bool(accumulate), int(n_threads))
+                                          status, wc, ic, bool(accumulate),
+                                          lca_blocks(n, S, K), int(n_threads))
         return post, loglik, status, wc, ic, total, n_bad
 
     # ------------------------------------------------------------------
     # fit
     # ------------------------------------------------------------------
     def _check_params(self):
-        K = self.n_classes
-        if not isinstance(K, (numbers.Integral, np.integer)) or K < 1:
-            raise ValueError(f"n_classes must be a positive int; got {K!r}.")
-        if not isinstance(self.max_iter, (numbers.Integral, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1; got {self.max_iter!r}.")
-        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0):
+        K = check_int(self.n_classes, "n_classes", low=1)
+        check_int(self.max_iter, "max_iter", low=1)
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) \
+                or not self.tol >= 0:
             raise ValueError(f"tol must be a number >= 0; got {self.tol!r}.")
-        if not isinstance(self.n_init, (numbers.Integral, np.integer)) or self.n_init < 1:
-            raise ValueError(f"n_init must be an int >= 1; got {self.n_init!r}.")
+        check_int(self.n_init, "n_init", low=1)
         pc = self.pseudocount
-        if not (isinstance(pc, numbers.Real) and np.isfinite(pc) and pc >= 0):
+        if isinstance(pc, bool) or not (isinstance(pc, numbers.Real) and np.isfinite(pc)
+                                        and pc >= 0):
             raise ValueError(f"pseudocount must be a finite number >= 0; got {pc!r}.")
         if not (isinstance(self.init, dict) or (isinstance(self.init, str)
                                                 and self.init == "random")):
             raise ValueError(f"init must be 'random' or a dict with 'weights' and 'item_probs'; "
                              f"got {self.init!r}.")
-        return int(K)
+        return K
 
     def _check_theta(self, params, K, cards, what="init"):
         if not isinstance(params, dict) or set(params) != {"weights", "item_probs"}:
             raise ValueError(f"{what} dict must have exactly the keys 'weights' and "
                              f"'item_probs'; got {sorted(params) if isinstance(params, dict) else params!r}.")
-        w = np.asarray(params["weights"], dtype=np.float64)
-        if w.shape != (K,):
-            raise ValueError(f"{what}['weights'] must have shape ({K},); got {w.shape}.")
-        items = list(params["item_probs"])
-        if len(items) != len(cards):
-            raise ValueError(f"{what}['item_probs'] has {len(items)} tables but X has "
-                             f"{len(cards)} items.")
-        tables = [w]
-        for j, (t, m) in enumerate(zip(items, cards)):
-            t = np.asarray(t, dtype=np.float64)
-            if t.shape != (K, m):
-                raise ValueError(f"{what}['item_probs'][{j}] must have shape ({K}, {m}); got "
-                                 f"{t.shape}.")
-            tables.append(t)
-        for i, t in enumerate(tables):
-            name = "weights" if i == 0 else f"item_probs[{i - 1}]"
-            if not np.all(np.isfinite(t)) or np.any(t < 0):
-                raise ValueError(f"{what}[{name!r}] must be finite and >= 0.")
-            if not np.allclose(t.sum(axis=-1), 1.0, rtol=0, atol=1e-8):
-                raise ValueError(f"{what}[{name!r}] must sum to 1 along the last axis; got "
-                                 f"sums {np.round(t.sum(axis=-1), 6).tolist()}.")
-        return [t / t.sum(axis=-1, keepdims=True) for t in tables]
+        return self._validated(params["weights"], params["item_probs"], K, cards, what)
+
+    @staticmethod
+    def _validated(weights, item_probs, K, cards, what):
+        """[weights, item tables...] checked with the one table validator."""
+        if K is None:
+            K = int(np.shape(weights)[0]) if np.ndim(weights) == 1 else -1
+        name_w = f"{what}['weights']" if what == "init" else "weights_"
+        name_i = f"{what}['item_probs']" if what == "init" else "item_probs_"
+        w = check_table(weights, (K,), name_w)
+        if isinstance(item_probs, np.ndarray) and item_probs.ndim == 3:
+            item_probs = list(item_probs)
+        if not isinstance(item_probs, (list, tuple)):
+            raise TypeError(f"{name_i} must be a list of (n_classes, M_j) tables, one per item; "
+                            f"got {type(item_probs).__name__}.")
+        if len(item_probs) != len(cards):
+            raise ValueError(f"{name_i} has {len(item_probs)} tables but "
+                             f"{'X' if what == 'init' else 'the model'} has {len(cards)} items.")
+        tables = [check_table(t, (K, m), f"{name_i}[{j}]")
+                  for j, (t, m) in enumerate(zip(item_probs, cards))]
+        return [w] + tables
 
     def _random_theta(self, rng, K, cards):
         theta = [rng.dirichlet(np.full(K, 5.0))]
@@ -293,13 +362,18 @@ class LatentClassModel(BaseEstimator):
             theta.append(rng.dirichlet(np.full(m, 5.0), size=K))
         return theta
 
+    _fit_state_attributes = ("missingness_", "missingness_parents_", "_mech_")
+
     def fit(self, X, y=None):
         """Fit the model by EM.
 
         Parameters
         ----------
         X : array-like of shape (n_rows, n_items) or pandas.DataFrame
-            Integer codes ``0..M_j-1``; ``-1`` (or NaN) marks a missing value.
+            Integer codes ``0..M_j-1``; ``-1`` (or NaN) marks a missing value. A
+            DataFrame may also hold labels (categorical, object, string or bool
+            columns): they are learned here (``categories_``) and matched by
+            name afterwards.
         y : ignored
 
         Returns
@@ -310,148 +384,135 @@ class LatentClassModel(BaseEstimator):
         n_threads = check_n_jobs(self.n_jobs)
         warm = bool(self.warm_start) and hasattr(self, "weights_")
         if warm:
-            if self.weights_.shape[0] != K:
-                raise ValueError(f"warm_start: the fitted model has {self.weights_.shape[0]} "
+            theta_w = self._checked_theta()
+            if theta_w[0].shape[0] != K:
+                raise ValueError(f"warm_start: the fitted model has {theta_w[0].shape[0]} "
                                  f"classes but n_classes={K}.")
-            names, cards = list(self.feature_names_in_), list(self.n_categories_)
-            codes = check_data(X, names, cards)
-        else:
-            codes, names, cards = self._validate_fit_data(X)
-        for attr in ("missingness_", "missingness_parents_", "_mech_"):
-            self.__dict__.pop(attr, None)
-        if self.missingness is not None:
-            if warm:
+            if self.missingness is not None:
                 raise ValueError("warm_start cannot be combined with missingness=; refit from "
                                  "scratch.")
-            return self._fit_with_missingness(codes, names, cards, K)
-        # rows with nothing observed add nothing (not even to the tol scale)
-        n_rows = max(1, int(np.sum((codes != MISSING).any(axis=1))))
+            codec, cards = self._codec_, list(self.n_categories_)
+            codes = self._check_X(X)
+        else:
+            codes, codec, cards = self._validate_fit_data(X)
+        if self.missingness is not None:
+            problem, context = self._mechanism_problem(codes, codec.names, cards, K, n_threads)
+        else:
+            problem, context = self._problem(codes, cards, K, n_threads), {}
+        if warm:
+            problem.init = lambda rng, k: [t.copy() for t in theta_w]
+        elif isinstance(self.init, dict):
+            given = self._check_theta(self.init, K, cards)
+            draw = problem.init
+            problem.init = lambda rng, k: draw(rng, k, given)
+        best = self._fit_em(problem, n_init=1 if warm else self.n_init, max_iter=self.max_iter,
+                            tol=float(self.tol), random_state=self.random_state,
+                            verbose=bool(self.verbose), name="LatentClassModel")
+        self._store_fit(best, codec=codec, cards=cards, unpack=problem.extra["unpack"], **context)
+        return self
+
+    def _problem(self, codes, cards, K, n_threads) -> EMProblem:
+        """The latent class EM on the star kernel: E-step over distinct rows; the item
+        tables travel as one (K, S) array inside the loop, normalised segment by
+        segment by :func:`emfast.normalize` (one NumPy call per iteration, not one
+        per item)."""
         comp = compress_rows(codes)
         rows = comp.rows
         row_w = comp.counts.astype(np.float64)
         offsets, S = self._layout(cards)
         pc = float(self.pseudocount)
-
         buffers = (np.empty((rows.shape[0], K)), np.empty(rows.shape[0]),
                    np.empty(rows.shape[0], dtype=np.int32))
-        # Inside the EM loop the item tables travel as one (K, S) array (theta =
-        # [weights, tables]): the M-step normalises every item's block at once and the
-        # E-step takes its log in one call, so a small data set costs tens of
-        # microseconds per iteration outside the kernel, not one NumPy call per item.
-        seg = np.repeat(np.arange(len(cards)), cards)
-        starts = offsets.copy()
-        uniform = (1.0 / np.asarray(cards, dtype=np.float64))[seg][None, :]
-
-        def pack(theta):
-            return [theta[0], np.concatenate(theta[1:], axis=1)]
 
         def estep(theta):
             _, _, status, wc, ic, total, n_bad = self._run_kernel(
                 rows, row_w, theta, offsets, S, True, n_threads, out=buffers)
             if n_bad:
                 self._raise_zero(status, comp, None)
-            # the kernel sums row_weights * loglik itself, in a fixed order
-            return [wc, ic.T], total
+            return [wc, ic.T], total          # the kernel sums row_weights * loglik itself
 
         def mstep(counts):
-            # same result as em.normalize on every table (pseudocounts, a table with
-            # no counts -> uniform), on the concatenated (K, S) table at once
-            w = counts[0] + pc
-            tot = w.sum()
-            w = w / tot if tot > 0 else np.full_like(w, 1.0 / len(w))
-            c = counts[1] + pc                                  # (K, S)
-            tot = np.add.reduceat(c, starts, axis=1)[:, seg]    # (K, S)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                c = np.where(tot > 0, c / np.where(tot > 0, tot, 1.0), uniform)
-            return [w, c]
+            return normalize(counts, pc, segments=[None, offsets])
 
-        log_prior = (lambda th: dirichlet_log_prior(th, pc)) if pc > 0 else None
+        def init(rng, k, given=None):
+            theta = given if given is not None else self._random_theta(rng, K, cards)
+            return [theta[0], np.concatenate(theta[1:], axis=1)]
 
-        def run(theta0):
-            res = run_em(estep, mstep, pack(theta0), max_iter=int(self.max_iter),
-                         tol=float(self.tol), verbose=bool(self.verbose), scale=float(n_rows),
-                         log_prior=log_prior, desc="LatentClassModel")
-            res.theta = [res.theta[0]] + [res.theta[1][:, o:o + m]
-                                          for o, m in zip(offsets, cards)]
-            return res
+        prior = (lambda th: dirichlet_log_prior(th, pc)) if pc > 0 else None
+        # rows with nothing observed add nothing (not even to the tol scale)
+        n_rows = max(1, int(np.sum((codes != MISSING).any(axis=1))))
+        return EMProblem(estep, mstep, init, scale=float(n_rows), log_prior=prior,
+                         extra={"unpack": lambda th: [th[0]] + [th[1][:, o:o + m] for o, m in
+                                                                zip(offsets, cards)]})
 
-        if warm:
-            theta0 = [self.weights_.copy()] + [t.copy() for t in self.item_probs_]
-            best = run(theta0)
-            best.extra.update({"n_best": 1, "objectives": [best.objective]})
-            if not best.converged:
-                from .exceptions import ConvergenceWarning
-                warnings.warn(f"LatentClassModel: the warm-started fit did not converge within "
-                              f"max_iter={self.max_iter}. Increase max_iter, loosen tol, or "
-                              "check the data.", ConvergenceWarning, stacklevel=2)
+    def _mechanism_problem(self, codes, names, cards, K, n_threads):
+        """The joint θ/δ fit: the model as a Bayesian network with a hidden root
+        ``class`` and one indicator node per modelled item (emfast.missingness), its EM
+        declared by that network and run by this estimator's skeleton."""
+        str_names = [str(n) for n in names]
+        bn, cls = latent_class_network(str_names, cards, K)
+        mechanism = check_mechanism(self.missingness)
+        if mechanism.parents is not None and cls != "class":
+            parents = {k: [cls if p == "class" else p for p in ([v] if isinstance(v, str) else v)]
+                       for k, v in dict(mechanism.parents).items()}
+            mechanism = type(mechanism)(parents)
+        full = np.concatenate([np.full((codes.shape[0], 1), MISSING, np.int32), codes], axis=1)
+        resolved = mechanism.resolve(bn.variables, full)
+        aug, ind_names = bn._augmented(resolved)
+        problem = aug._em_problem(augment_codes(full, bn.variables, resolved),
+                                  pseudocount=float(self.pseudocount), n_threads=n_threads)
+        n_theta = 1 + len(cards)
+
+        def init(rng, k, given=None):
+            theta = given if given is not None else self._random_theta(rng, K, cards)
+            delta = [rng.dirichlet(np.ones(2), size=aug._cpt_shape(ind_names[v])[:-1])
+                     for v in resolved]
+            return [np.asarray(t, dtype=np.float64) for t in theta] + delta
+
+        problem.init = init
+        problem.extra["unpack"] = lambda th: list(th[:n_theta])
+        context = {"mechanism_net": aug, "class_name": cls, "resolved": resolved,
+                   "indicator_names": ind_names, "str_names": str_names}
+        return problem, context
+
+    def _set_fitted_params(self, theta, *, codec, cards, unpack, mechanism_net=None,
+                           class_name=None, resolved=None, indicator_names=None, str_names=None):
+        tables = unpack(theta)[1:]
+        order = np.argsort(-theta[0], kind="stable")
+        self.weights_ = np.ascontiguousarray(theta[0][order])
+        self.item_probs_ = [np.ascontiguousarray(t[order]) for t in tables]
+        self.n_categories_ = list(cards)
+        self.n_features_in_ = len(cards)
+        self._codec_ = codec
+        self.categories_ = [list(lab) if lab is not None else list(range(m))
+                            for lab, m in zip(codec.labels, cards)]
+        if codec.from_frame:
+            self.feature_names_in_ = np.asarray([str(n) for n in codec.names], dtype=object)
         else:
-            rng = check_random_state(self.random_state)
-            fixed = self._check_theta(self.init, K, cards) if isinstance(self.init, dict) \
-                else None
-
-            def fit_one(child):
-                theta0 = [t.copy() for t in fixed] if fixed is not None else \
-                    self._random_theta(child, K, cards)
-                return run(theta0)
-
-            best = fit_with_restarts(fit_one, int(self.n_init), rng,
-                                     estimator_name="LatentClassModel",
-                                     max_iter=int(self.max_iter))
-
-        theta = best.theta
-        order = np.argsort(-theta[0], kind="stable")
-        self.weights_ = np.ascontiguousarray(theta[0][order])
-        self.item_probs_ = [np.ascontiguousarray(t[order]) for t in theta[1:]]
-        self.n_categories_ = list(cards)
-        self.n_features_in_ = len(cards)
-        self.feature_names_in_ = np.asarray(names, dtype=object)
-        self.log_likelihood_ = float(best.log_likelihood)
-        self.history_ = list(best.history)
-        self.n_iter_ = int(best.n_iter)
-        self.converged_ = bool(best.converged)
-        self.n_best_ = int(best.extra.get("n_best", 1))
-        self.init_objectives_ = list(best.extra.get("objectives", [best.objective]))
-        return self
-
-    def _fit_with_missingness(self, codes, names, cards, K):
-        from .missingness import fit_latent_class
-
-        init_theta = self._check_theta(self.init, K, cards) if isinstance(self.init, dict) \
-            else None
-        res = fit_latent_class(codes, names, cards, K, self.missingness, init_theta=init_theta,
-                               max_iter=int(self.max_iter), tol=float(self.tol),
-                               n_init=int(self.n_init), pseudocount=float(self.pseudocount),
-                               random_state=self.random_state, n_jobs=self.n_jobs,
-                               verbose=bool(self.verbose))
-        theta = res["theta"]
-        order = np.argsort(-theta[0], kind="stable")
-        self.weights_ = np.ascontiguousarray(theta[0][order])
-        self.item_probs_ = [np.ascontiguousarray(t[order]) for t in theta[1:]]
-        delta = {}
-        for v, t in res["missingness"].items():
-            pa = res["parents"][v]
-            if "class" in pa:
-                t = np.take(t, order, axis=pa.index("class"))
-            delta[v] = np.ascontiguousarray(t)
+            self.__dict__.pop("feature_names_in_", None)
+        if mechanism_net is None:
+            return
+        # the fitted δ tables (class axis in the order of weights_), and the fitted
+        # network with its indicators for predict_proba
+        idx = mechanism_net._index
+        for v, t in zip(mechanism_net.variables, theta):
+            mechanism_net.cpts._set_unchecked(v, t)
+        item_of = dict(zip(str_names, codec.names))
+        delta, parents = {}, {}
+        for v, pa in resolved.items():
+            t = theta[idx[indicator_names[v]]]
+            if class_name in pa:
+                t = np.take(t, order, axis=pa.index(class_name))
+            delta[item_of[v]] = np.ascontiguousarray(t)
+            parents[item_of[v]] = tuple("class" if p == class_name else item_of.get(p, p)
+                                        for p in pa)
         self.missingness_ = delta
-        self.missingness_parents_ = dict(res["parents"])
-        self._mech_ = {"network": res["network"], "class_name": res["class_name"],
-                       "indicator_parents": res["indicator_parents"], "order": order}
-        self.n_categories_ = list(cards)
-        self.n_features_in_ = len(cards)
-        self.feature_names_in_ = np.asarray(names, dtype=object)
-        self.log_likelihood_ = float(res["log_likelihood"])
-        self.history_ = list(res["history"])
-        self.n_iter_ = int(res["n_iter"])
-        self.converged_ = bool(res["converged"])
-        self.n_best_ = int(res["n_best"])
-        self.init_objectives_ = list(res["objectives"])
-        return self
+        self.missingness_parents_ = parents
+        self._mech_ = {"network": mechanism_net, "class_name": class_name,
+                       "indicator_parents": dict(resolved), "order": order}
 
     def _predict_proba_mechanism(self, codes):
         """Class posterior including the indicators' evidence, p(z | x_obs, m)."""
-        from .missingness import augment_codes
-
         aug = self._mech_["network"]
         cls = self._mech_["class_name"]
         parents = self._mech_["indicator_parents"]
@@ -461,29 +522,50 @@ class LatentClassModel(BaseEstimator):
         return post[:, self._mech_["order"]]
 
     def _raise_zero(self, status, comp, codes):
-        u = int(np.flatnonzero(status)[0])
-        if comp is not None:
-            r = int(np.flatnonzero(comp.inverse == u)[0])
-            row = comp.rows[u]
-        else:
-            r, row = u, codes[u]
-        raise ValueError(
-            f"Row {r} of X ({row.tolist()}) has probability 0 under every class: some observed "
-            "category has probability 0 in every class. Use pseudocount > 0 or check the data.")
+        def describe(u):
+            if comp is not None:
+                r, row = first_row(comp.inverse, u), comp.rows[u]
+            else:
+                r, row = u, codes[u]
+            return (f"Row {r} of X ({row.tolist()}) has probability 0 under every class: some "
+                    "observed category has probability 0 in every class. Use pseudocount > 0 "
+                    "or check the data.")
+        raise_for_status(status, describe)
 
     # ------------------------------------------------------------------
     # inference
     # ------------------------------------------------------------------
+    def _checked_theta(self):
+        """The fitted (or hand-set) parameters, validated on use: [weights, items...].
+
+        Parameters set by hand on a model that was never fitted take their item
+        layout from ``item_probs_`` (codes only, items ``"item j"``)."""
+        check_is_fitted(self, "weights_")
+        if not hasattr(self, "item_probs_"):
+            raise ValueError("weights_ is set but item_probs_ is not; set both (or call fit).")
+        if not hasattr(self, "_codec_"):           # hand-set, never fitted
+            items = self.item_probs_
+            if not isinstance(items, (list, tuple)) or not all(np.ndim(t) == 2 for t in items):
+                raise TypeError("item_probs_ must be a list of (n_classes, M_j) tables, one "
+                                "per item.")
+            self.n_categories_ = [int(np.shape(t)[1]) for t in items]
+            self.n_features_in_ = len(items)
+            names = [f"item {j}" for j in range(len(items))]
+            self._codec_ = ColumnCodec(names, [None] * len(items))
+        return self._validated(self.weights_, self.item_probs_, None, self.n_categories_,
+                               "fitted")
+
     @property
     def _theta(self):
-        return [self.weights_] + list(self.item_probs_)
+        return self._checked_theta()
 
     def _infer(self, X):
+        theta = self._checked_theta()
         codes = self._check_X(X)
         offsets, S = self._layout(self.n_categories_)
         comp = compress_rows(codes)
         post, ll, status, *_ = self._run_kernel(
-            comp.rows, comp.counts.astype(np.float64), self._theta, offsets, S, False,
+            comp.rows, comp.counts.astype(np.float64), theta, offsets, S, False,
             check_n_jobs(self.n_jobs))
         return codes, post[comp.inverse], ll[comp.inverse], status[comp.inverse]
 
@@ -504,16 +586,21 @@ class LatentClassModel(BaseEstimator):
         return self._infer(X)[2]
 
     def score(self, X, y=None):
-        """Mean per-row log-likelihood of ``X`` (``-inf`` if a row is impossible)."""
-        return float(np.mean(self.score_samples(X)))
+        """Mean per-row log-likelihood of ``X`` (scikit-learn's convention; ``-inf`` if a
+        row is impossible). Raises ``ValueError`` for ``X`` without rows."""
+        ll = self.score_samples(X)
+        if ll.size == 0:
+            raise ValueError("X has no rows: the mean log-likelihood of no rows is undefined.")
+        return float(np.mean(ll))
 
     def predict_proba(self, X):
         """Posterior class probabilities ``p(Z = k | x_obs)``.
 
         Returns
         -------
-        ndarray of shape (n_rows, n_classes)
-            A row with nothing observed gets ``weights_``.
+        ndarray of shape (n_rows, n_classes), or DataFrame
+            A row with nothing observed gets ``weights_``. For DataFrame input,
+            a DataFrame with the input's index and one column per class.
 
         Raises
         ------
@@ -524,30 +611,47 @@ class LatentClassModel(BaseEstimator):
         if status.any():
             self._raise_zero(status, None, codes)
         if hasattr(self, "_mech_"):
-            return self._predict_proba_mechanism(codes)
+            post = self._predict_proba_mechanism(codes)
+        if _is_dataframe(X):
+            pd = _require_pandas()
+            return pd.DataFrame(post, index=X.index,
+                                columns=pd.RangeIndex(post.shape[1], name="class"))
         return post
 
     def predict(self, X):
-        """Most probable class of every row."""
-        return np.argmax(self.predict_proba(X), axis=1)
+        """Most probable class of every row (ndarray of int)."""
+        p = self.predict_proba(X)
+        return np.argmax(np.asarray(p), axis=1)
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, *, as_frame=None):
         """Draw complete rows from the fitted model.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, Generator or None
+            ``None``: the estimator's ``random_state`` (as scikit-learn's mixtures).
+        as_frame : bool, optional
+            Return X as a DataFrame with the fitted column names and labels;
+            default: whether the model was fitted on a DataFrame.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_items), int32
+        X : ndarray of shape (n_samples, n_items), int32, or DataFrame
         labels : ndarray of shape (n_samples,), int64
         """
-        check_is_fitted(self, "weights_")
-        if not isinstance(n_samples, (numbers.Integral, np.integer)) or n_samples < 1:
-            raise ValueError(f"n_samples must be an int >= 1; got {n_samples!r}.")
-        rng = check_random_state(random_state)
-        z = rng.choice(len(self.weights_), size=n_samples, p=self.weights_)
-        X = np.empty((n_samples, self.n_features_in_), dtype=np.int32)
-        for j, t in enumerate(self.item_probs_):
-            X[:, j] = _draw_rows(rng, t[z])
-        return X, z.astype(np.int64)
+        theta = self._checked_theta()
+        n_samples = check_int(n_samples, "n_samples", low=1)
+        rng = method_rng(self, random_state)
+        z = draw_categorical(rng, np.broadcast_to(theta[0], (n_samples, len(theta[0]))))
+        X = np.empty((n_samples, len(theta) - 1), dtype=np.int32)
+        for j, t in enumerate(theta[1:]):
+            X[:, j] = draw_categorical(rng, t[z])
+        if as_frame is None:
+            as_frame = self._codec_.from_frame
+        if as_frame:
+            X = self._codec_.frame(X)
+        return X, z
 
     def impute(self, X, method="map", random_state=None):
         """Fill the missing cells of ``X`` from the fitted model.
@@ -565,42 +669,46 @@ class LatentClassModel(BaseEstimator):
             ``"sample"``: one draw from the posterior predictive, ``z ~
             p(z | x_obs)`` then each missing cell from ``p_j(· | z)``.
         random_state : int, Generator or None
-            For ``method="sample"``.
+            For ``method="sample"``; ``None``: the estimator's ``random_state``.
 
         Returns
         -------
-        ndarray of shape (n_rows, n_items), int32
-            Observed cells unchanged, missing cells filled.
+        ndarray of shape (n_rows, n_items), int32, or DataFrame
+            Observed cells unchanged, missing cells filled. For DataFrame input, a
+            DataFrame with the same index, columns (in its order) and labels.
         """
         if method not in ("map", "sample"):
             raise ValueError(f"method must be 'map' or 'sample'; got {method!r}.")
+        theta = self._checked_theta()
         codes, post, _, status = self._infer(X)
         if status.any():
             self._raise_zero(status, None, codes)
         out = codes.copy()
         miss = codes == MISSING
         rows = np.flatnonzero(miss.any(axis=1))
-        if rows.size == 0:
-            return out
-        p = post[rows]
-        m = miss[rows]
-        if method == "map":
-            with np.errstate(divide="ignore"):
-                score = np.log(p)
-                for j, t in enumerate(self.item_probs_):
-                    best_c = np.log(t.max(axis=1))          # (K,)
-                    score = score + np.where(m[:, j:j + 1], best_c[None, :], 0.0)
-            z = np.argmax(score, axis=1)
-            for j, t in enumerate(self.item_probs_):
-                r = m[:, j]
-                out[rows[r], j] = np.argmax(t, axis=1)[z[r]]
-        else:
-            rng = check_random_state(random_state)
-            z = _draw_rows(rng, p)
-            for j, t in enumerate(self.item_probs_):
-                r = m[:, j]
-                if r.any():
-                    out[rows[r], j] = _draw_rows(rng, t[z[r]])
+        if rows.size:
+            p = post[rows]
+            m = miss[rows]
+            items = theta[1:]
+            if method == "map":
+                with np.errstate(divide="ignore"):
+                    score = np.log(p)
+                    for j, t in enumerate(items):
+                        best_c = np.log(t.max(axis=1))          # (K,)
+                        score = score + np.where(m[:, j:j + 1], best_c[None, :], 0.0)
+                z = np.argmax(score, axis=1)
+                for j, t in enumerate(items):
+                    r = m[:, j]
+                    out[rows[r], j] = np.argmax(t, axis=1)[z[r]]
+            else:
+                rng = method_rng(self, random_state)
+                z = draw_categorical(rng, p)
+                for j, t in enumerate(items):
+                    r = m[:, j]
+                    if r.any():
+                        out[rows[r], j] = draw_categorical(rng, t[z[r]])
+        if _is_dataframe(X):
+            return self._codec_.frame(out, index=X.index, columns=list(X.columns))
         return out
 
     # ------------------------------------------------------------------
@@ -609,14 +717,16 @@ class LatentClassModel(BaseEstimator):
     @property
     def n_parameters(self):
         """Free parameters: ``(K - 1) + K · Σ_j (M_j - 1)``."""
-        check_is_fitted(self, "weights_")
-        K = len(self.weights_)
+        K = len(self._checked_theta()[0])
         return (K - 1) + K * int(sum(m - 1 for m in self.n_categories_))
 
     def _ll_n(self, X):
         codes = self._check_X(X)
         ll = self.score_samples(codes)
         n = int(np.sum((codes != MISSING).any(axis=1)))
+        if n == 0:
+            raise ValueError("The fit statistics need at least one row with an observed item; "
+                             f"X has {codes.shape[0]} row(s) and every cell is missing.")
         return float(np.sum(ll)), n
 
     def aic(self, X):
@@ -644,15 +754,20 @@ class LatentClassModel(BaseEstimator):
 
         ``E = 1 - Σ_i Σ_k (-p_ik log p_ik) / (n log K)`` with ``p_ik`` the
         posterior of class ``k`` for row ``i`` (``0 log 0 = 0``), summed over
-        the ``n`` rows with at least one observed item. NaN when ``K = 1``.
+        the ``n`` rows with at least one observed item. With one class the
+        classification is trivially perfect: 1.0. A ``ValueError`` when no row
+        has an observed item.
         """
         codes = self._check_X(X)
         keep = (codes != MISSING).any(axis=1)
+        n = int(keep.sum())
+        if n == 0:
+            raise ValueError("entropy needs at least one row with an observed item; X has "
+                             f"{codes.shape[0]} row(s) and every cell is missing.")
         post = self.predict_proba(codes[keep])
         K = post.shape[1]
-        n = post.shape[0]
-        if K == 1 or n == 0:
-            return float("nan")
+        if K == 1:
+            return 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
             h = -np.sum(np.where(post > 0, post * np.log(post), 0.0))
         return float(1.0 - h / (n * np.log(K)))
@@ -818,12 +933,3 @@ class LatentClassModel(BaseEstimator):
                 t[k] = np.append(v, 1 - np.sum(v))
             items.append(t)
         return [w] + items
-
-
-def _draw_rows(rng, probs):
-    """One categorical draw per row of ``probs`` (n, M) (inverse CDF)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    c = np.cumsum(probs, axis=1)
-    u = rng.random(probs.shape[0]) * c[:, -1]
-    out = (u[:, None] >= c).sum(axis=1)
-    return np.minimum(out, probs.shape[1] - 1)
