@@ -19,6 +19,7 @@ that array reshaped to ``(card, prod(evidence_cards))``. emfast's layout is
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -491,6 +492,9 @@ def _make_discrete_em():
                 raise ValueError(f"max_iter must be >= 1; got {self.max_iter!r}.")
             n_jobs = None if self.n_jobs in (None, -1) else self.n_jobs
             opts = dict(init="current", pseudocount=pseudocount, n_jobs=n_jobs)
+            if "accelerate" in inspect.signature(BayesianNetwork.fit).parameters:
+                # pgmpy's iterates are plain EM's: same CPDs after the same iterations
+                opts["accelerate"] = None
             with warnings.catch_warnings():
                 # the stopping rule is reported by converged_, as pgmpy reports nothing
                 warnings.simplefilter("ignore", ConvergenceWarning)
