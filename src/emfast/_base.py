@@ -298,8 +298,24 @@ def sklearn_tags(estimator, base_tags=None, *, transformer=False, **input_tags):
     only ever called by scikit-learn). Categorical codes with NaN allowed."""
     from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
+    # outputs are integer codes (or labels), whatever the input dtype: no dtype to preserve
     tags = Tags(estimator_type=None, target_tags=TargetTags(required=False),
-                transformer_tags=TransformerTags() if transformer else None,
+                transformer_tags=TransformerTags(preserves_dtype=[]) if transformer else None,
                 input_tags=InputTags(categorical=True, allow_nan=True, string=True,
                                      **input_tags))
     return tags
+
+
+#: scikit-learn checks that cannot apply to emfast's estimators, with the reason (tags
+#: cannot express these); pass to ``check_estimator(..., expected_failed_checks=...)``.
+SKLEARN_EXPECTED_FAILED_CHECKS = {
+    "check_positive_only_tag_during_fit": (
+        "categorical codes are >= -1 by contract (-1 = missing); an arbitrary negative value "
+        "is a ValueError by design, so neither value of the positive_only tag describes the "
+        "input"),
+}
+
+
+def sklearn_expected_failed_checks(estimator) -> dict:
+    """The inapplicable scikit-learn checks of ``estimator``, with reasons."""
+    return dict(SKLEARN_EXPECTED_FAILED_CHECKS)

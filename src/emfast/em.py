@@ -144,7 +144,7 @@ def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
         to 1. A parent configuration whose total (counts plus pseudocounts) is
         zero becomes a uniform row, never NaN.
     """
-    single = isinstance(counts, np.ndarray)
+    single = not isinstance(counts, (list, tuple))
     tables = [counts] if single else list(counts)
     pcs = _per_table(pseudocount, len(tables), "pseudocount")
     if segments is None:

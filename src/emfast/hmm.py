@@ -538,8 +538,7 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
             theta[1] = rng.dirichlet(a, size=K)
         for c, m in enumerate(sizes):
             if "e" in self.init_params or theta[2 + c] is None:
-                e = rng.random((K, m))
-                theta[2 + c] = e / e.sum(axis=1, keepdims=True)
+                theta[2 + c] = normalize(rng.random((K, m)))     # hmmlearn's start
         return theta
 
     def _preset_theta(self, K, sizes):
