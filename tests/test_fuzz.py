@@ -1506,3 +1506,25 @@ def test_issue14_hmm_code_size_bomb():
         "except ValueError as e:\n"
         "    print('VALUE', e)\n")
     assert rc == 0 and "VALUE" in out and "max_memory" in out, out[-800:]
+
+
+@pytest.mark.xfail(strict=True, reason="lead (_jtree.py compile_tree): clique sizes are "
+                   "np.prod(..., dtype=int64), so a clique of 64 binary variables has size "
+                   "2**64 -> 0, passes the MAX_CLIQUE_SIZE refusal, and score_samples of an "
+                   "all-missing row returns -inf instead of 0 (silent wrong answer); with 63 "
+                   "variables the size is negative and OverflowError escapes")
+def test_known_clique_size_wraps_int64():
+    rc, out = _in_small_address_space(
+        "import itertools, numpy as np, emfast as em\n"
+        "P = [f'P{i}' for i in range(64)]\n"
+        "groups = [P[8 * g:8 * g + 8] for g in range(8)]\n"
+        "edges, cards = [], {p: 2 for p in P}\n"
+        "for k, (a, b) in enumerate(itertools.combinations(range(8), 2)):\n"
+        "    cards[f'C{k}'] = 2\n"
+        "    edges += [(p, f'C{k}') for p in groups[a] + groups[b]]\n"
+        "bn = em.BayesianNetwork(edges, cards)   # every family has 16 parents: accepted\n"
+        "try:\n"
+        "    print('SCORE', bn.score_samples(np.full((1, len(cards)), -1)))\n"
+        "except ValueError as e:\n"
+        "    print('VALUE', e)\n")
+    assert rc == 0 and "VALUE" in out and "clique" in out, out[-800:]
