@@ -166,7 +166,8 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
 
     def __init__(self, n_classes=2, *, max_iter=1000, tol=1e-6, n_init=1, pseudocount=0.0,
                  init="random", n_categories=None, random_state=None, n_jobs=None,
-                 verbose=False, warm_start=False, missingness=None):
+                 verbose=False, warm_start=False, missingness=None, accelerate=None,
+                 max_time=None, param_tol=None):
         self.n_classes = n_classes
         self.max_iter = max_iter
         self.tol = tol
@@ -179,6 +180,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.missingness = missingness
+        self.accelerate = accelerate
+        self.max_time = max_time
+        self.param_tol = param_tol
 
     # ------------------------------------------------------------------
     # data
@@ -407,7 +411,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             problem.init = lambda rng, k: draw(rng, k, given)
         best = self._fit_em(problem, n_init=1 if warm else self.n_init, max_iter=self.max_iter,
                             tol=float(self.tol), random_state=self.random_state,
-                            verbose=bool(self.verbose), name="LatentClassModel")
+                            verbose=bool(self.verbose), name="LatentClassModel",
+                            accelerate=self.accelerate, max_time=self.max_time,
+                            param_tol=self.param_tol)
         self._store_fit(best, codec=codec, cards=cards, unpack=problem.extra["unpack"], **context)
         return self
 
