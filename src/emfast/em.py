@@ -328,6 +328,10 @@ class EMTrace:
     stats : dict
         The accelerator's counters (see :class:`emfast.accel.Squarem`); empty
         for plain EM.
+    iterates : ndarray of int
+        Indices into ``objective`` of the points that end an iteration of the
+        method (all of them for plain EM; SQUAREM: the bases it extrapolates
+        from), where the convergence tests are applied.
     """
 
     objective: np.ndarray
@@ -336,6 +340,7 @@ class EMTrace:
     accelerate: str | None = None
     stop_reason: str = ""
     stats: dict = field(default_factory=dict)
+    iterates: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 @dataclass
@@ -374,6 +379,9 @@ class EMResult:
         E-steps run when each ``history`` entry was obtained.
     history_seconds : list of float
         Seconds since the start of the run when each ``history`` entry was obtained.
+    history_iterates : list of int
+        Indices into ``history`` of the points that end an iteration of the method
+        (every point for plain EM; SQUAREM: its bases), where the tol test is applied.
     accelerate : str or None
         The accelerator used.
     accel_stats : dict
@@ -391,6 +399,7 @@ class EMResult:
     extra: dict = field(default_factory=dict)
     history_n_estep: list = field(default_factory=list)
     history_seconds: list = field(default_factory=list)
+    history_iterates: list = field(default_factory=list)
     accelerate: str | None = None
     accel_stats: dict = field(default_factory=dict)
 
@@ -404,9 +413,10 @@ class EMResult:
         steps = list(self.history_n_estep) if len(self.history_n_estep) == n else \
             list(range(1, n + 1))
         secs = list(self.history_seconds) if len(self.history_seconds) == n else [np.nan] * n
+        its = list(self.history_iterates) if self.history_iterates else list(range(n))
         return EMTrace(np.asarray(self.history, dtype=np.float64), np.asarray(steps, dtype=np.int64),
                        np.asarray(secs, dtype=np.float64), self.accelerate, self.stop_reason,
-                       dict(self.accel_stats))
+                       dict(self.accel_stats), np.asarray(its, dtype=np.int64))
 
 
 def _check_stopping(max_time, param_tol):
@@ -510,6 +520,7 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
     deadline = t_start + float(max_time) if max_time is not None else math.inf
     steps: list[int] = []
     seconds: list[float] = []
+    marks: list[int] = []          # history indices of the iterates (where tol is tested)
     n_estep = 0
 
     def evaluate(th):
@@ -533,16 +544,29 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
         keep(obj)
         if accel is not None:
             accel.start(theta)
-        prev = None                 # (theta, objective) before the last EM step
+        # The convergence tests compare successive *iterates*: every EM step for plain EM;
+        # with an accelerator, the points that end one of its iterations (SQUAREM: the
+        # bases it extrapolates from, as turboEM's objective rule does). tol is then the
+        # gain of one iteration of the method in both cases, and a slow EM step right
+        # after an extrapolation does not end the run early (a test on single EM steps
+        # stopped SQUAREM runs on plateaus that plain EM crosses; bench/converge.py).
+        iterate = (theta, obj, n_estep)
+        marks.append(0)
+        pair = None                 # (previous iterate, new iterate) to test
+        called = None               # the point the callback last saw
         while True:
-            if callback is not None and callback(monitor.iter, theta, ll):
-                reason = "callback"
-                break
+            if callback is not None and called is not theta:
+                called = theta
+                if callback(monitor.iter, theta, ll):
+                    reason = "callback"
+                    break
             stop = ""
-            if prev is not None:    # the last accepted point is an EM step from prev
-                if (obj - prev[1]) / scale < tol:
+            if pair is not None:
+                (t_old, o_old, e_old), (t_new, o_new, e_new) = pair
+                pair = None
+                if (o_new - o_old) / scale < tol:
                     stop = "tol"
-                elif param_tol is not None and _max_abs_change(theta, prev[0]) < param_tol:
+                elif param_tol is not None and _max_abs_change(t_new, t_old) < param_tol:
                     stop = "param_tol"
             if stop and not mstep_on_converge:
                 reason = stop
@@ -564,29 +588,38 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
                 counts, ll, obj = evaluate(theta)          # score the returned parameters
                 keep(obj)
                 break
-            prev = (theta, obj)
             theta = new
             counts, ll, obj = evaluate(theta)
             keep(obj)
-            if accel is None or n_mstep >= max_iter or clock() >= deadline:
-                continue            # (out of budget: the run returns this EM point)
-            cand = accel.propose(theta)
-            if cand is None:
+            if accel is None:
+                pair, iterate = (iterate, (theta, obj, n_estep)), (theta, obj, n_estep)
+                marks.append(len(steps) - 1)
                 continue
-            c2, l2, o2 = evaluate(cand)
-            if o2 >= obj:          # False for NaN
-                accel.accept()
-                keep(o2)
-                theta, counts, ll, obj = cand, c2, l2, o2
-                prev = None         # not an EM step: no convergence test on it
-            else:
-                accel.reject()
+            if n_mstep >= max_iter or clock() >= deadline:
+                continue            # out of budget: the run returns this EM point
+            if callback is not None:        # every accepted point is shown to the callback
+                called = theta
+                if callback(monitor.iter, theta, ll):
+                    reason = "callback"
+                    break
+            cand = accel.propose(theta)
+            if cand is not None:
+                c2, l2, o2 = evaluate(cand)
+                if o2 >= obj:       # False for NaN
+                    accel.accept()
+                    keep(o2)
+                    theta, counts, ll, obj = cand, c2, l2, o2
+                else:
+                    accel.reject()
+            if accel.new_base:
+                pair, iterate = (iterate, (theta, obj, n_estep)), (theta, obj, n_estep)
+                marks.append(len(steps) - 1)
     finally:
         monitor.close()
     converged = reason in ("tol", "param_tol")
     return EMResult(theta, ll, list(monitor.history), n_mstep, converged,
                     n_estep=n_estep, stop_reason=reason, scored=scored,
-                    history_n_estep=steps, history_seconds=seconds,
+                    history_n_estep=steps, history_seconds=seconds, history_iterates=marks,
                     accelerate=None if accel is None else accel.name,
                     accel_stats={} if accel is None else dict(accel.stats))
 

@@ -181,7 +181,7 @@ class CategoricalHMM(BaseEstimator):
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
                  init_params="ste", implementation="log", n_init=1, n_jobs=None,
-                 missingness="ignorable"):
+                 missingness="ignorable", accelerate=None, max_time=None, param_tol=None):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -198,6 +198,9 @@ class CategoricalHMM(BaseEstimator):
         self.n_init = n_init
         self.n_jobs = n_jobs
         self.missingness = missingness
+        self.accelerate = accelerate
+        self.max_time = max_time
+        self.param_tol = param_tol
 
     # ------------------------------------------------------------------ checks
     def _check_hyper(self):
@@ -477,7 +480,8 @@ class CategoricalHMM(BaseEstimator):
                                          "CategoricalHMM")
             log_prior = (lambda th: self._log_prior(th, pseudo)) if use_prior else None
             res = run_em(estep, mstep, theta0, max_iter=int(self.n_iter), tol=tol, scale=1.0,
-                         monitor=monitor, log_prior=log_prior)
+                         monitor=monitor, log_prior=log_prior, accelerate=self.accelerate,
+                         max_time=self.max_time, param_tol=self.param_tol)
             res.extra["monitor"] = monitor
             return res
 
@@ -496,6 +500,9 @@ class CategoricalHMM(BaseEstimator):
         self.history_ = list(best.history)
         self.n_iter_ = best.n_iter
         self.converged_ = best.converged
+        self.n_estep_ = int(best.n_estep)
+        self.stop_reason_ = best.stop_reason
+        self.init_histories_ = list(best.extra.get("traces", [best.trace()]))
         return self
 
     # ----------------------------------------------------------------- scoring

@@ -403,8 +403,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             problem, context = self._mechanism_problem(codes, codec.names, cards, K, n_threads)
         else:
             problem, context = self._problem(codes, cards, K, n_threads), {}
-        if warm:
-            problem.init = lambda rng, k: [t.copy() for t in theta_w]
+        if warm:        # the fitted tables, in the loop's layout (the init of the problem)
+            draw_w = problem.init
+            problem.init = lambda rng, k: draw_w(rng, k, [t.copy() for t in theta_w])
         elif isinstance(self.init, dict):
             given = self._check_theta(self.init, K, cards)
             draw = problem.init
