@@ -316,6 +316,18 @@ class BayesianNetwork(EMFitMixin):
             ``{variable: δ table}`` held fixed (not fitted), for sensitivity
             analyses of MNAR mechanisms that the data cannot identify. A table
             may also be given as P(missing) of shape ``parent_cards``.
+        accelerate : {None, "squarem"}, default=None
+            ``"squarem"``: SQUAREM extrapolation between EM steps
+            (:func:`emfast.run_em`; docs/acceleration.md): fewer E-steps on slow
+            fits, monotone objective, valid CPTs (fixed tables and structural zeros
+            kept); ``tol`` then applies to one SQUAREM iteration and ``n_estep_``
+            counts its E-steps.
+        max_time : float, optional
+            Stop each initialisation after this many seconds (``stop_reason_ ==
+            "max_time"``; not converged).
+        param_tol : float, optional
+            Also stop when an iteration changes no CPT entry by more than this
+            (absolute; ``stop_reason_ == "param_tol"``).
 
         Returns
         -------

@@ -105,6 +105,17 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         pattern's evidence about the class. The fit statistics (``bic``...)
         and ``score_samples`` always refer to ``log p(x_obs | θ)``.
         Not combinable with ``warm_start``.
+    accelerate : {None, "squarem"}, default=None
+        ``"squarem"``: SQUAREM extrapolation between EM steps (:func:`emfast.run_em`;
+        docs/acceleration.md): fewer E-steps on slow fits, monotone objective, valid
+        tables; ``tol`` then applies to one SQUAREM iteration and ``n_estep_``
+        counts its E-steps (rejected extrapolations included).
+    max_time : float, optional
+        Stop each initialisation after this many seconds (``stop_reason_ ==
+        "max_time"``; not converged).
+    param_tol : float, optional
+        Also stop when an iteration changes no parameter by more than this
+        (absolute; ``stop_reason_ == "param_tol"``).
 
     Attributes
     ----------
@@ -183,6 +194,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         self.accelerate = accelerate
         self.max_time = max_time
         self.param_tol = param_tol
+
+    def __sklearn_tags__(self):
+        return sklearn_tags(self)
 
     # ------------------------------------------------------------------
     # data
