@@ -509,6 +509,8 @@ def main(argv=None):
             rows.append(row)
             _print_row(row, case)
     _print_table(rows)
+    if hasattr(os, "getloadavg"):
+        print(f"load average at the end: {os.getloadavg()}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "checks": CHECKS, "argv": sys.argv[1:]}, fh, indent=1)
@@ -563,6 +565,12 @@ def _print_table(rows):
     print(f"\nmedian E-step ratio (plain / SQUAREM) {statistics.median(ratios_e):.2f}x, "
           f"median wall-time ratio {statistics.median(ratios_t):.2f}x, worst wall-time ratio "
           f"{min(ratios_t):.2f}x over {len(rows)} rows")
+    reach = [r["plain"]["n_estep"] / r["sq_esteps_to_plain"] for r in rows
+             if r["sq_esteps_to_plain"]]
+    if reach:
+        print(f"E-steps SQUAREM needed to reach plain EM's final objective: median ratio "
+              f"{statistics.median(reach):.2f}x (range {min(reach):.2f}x..{max(reach):.2f}x; "
+              f"never reached in {len(rows) - len(reach)} of {len(rows)} rows)")
     print("SQUAREM ended below plain EM - 1e-8 |LL| in: " + (", ".join(worse) or "no case"))
     print(f"safeguards: {CHECKS['proposals']} proposals evaluated, "
           f"{CHECKS['invalid_proposals']} invalid; {CHECKS['fits']} fits, "

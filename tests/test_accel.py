@@ -218,13 +218,13 @@ def test_run_em_squarem_same_fixed_point_fewer_esteps(rng, proposals):
 
 # ---------------------------------------------------------------- the three families
 
-@pytest.mark.parametrize("k", range(4))
+@pytest.mark.parametrize("k", range(3))
 def test_bn_random_models_feasible_monotone_exact(rng, k, proposals):
     bn = random_network(rng, n_vars=int(rng.integers(3, 6)), max_card=3)
     X, _ = random_data(bn, rng, 150, p_missing=0.3, n_hidden=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = bn.copy().fit(X, max_iter=300, tol=1e-9, random_state=k, accelerate="squarem",
+        fit = bn.copy().fit(X, max_iter=150, tol=1e-8, random_state=k, accelerate="squarem",
                             n_init=2)
     assert_monotone(fit.history_, rtol=1e-10)
     _check_proposals(proposals)
@@ -233,6 +233,7 @@ def test_bn_random_models_feasible_monotone_exact(rng, k, proposals):
     oracle = sum(row_loglik(fit, P, r) for r in X)
     np.testing.assert_allclose(fit.log_likelihood_, oracle, rtol=1e-10)
     assert len(fit.init_histories_) == 2
+    assert proposals                                  # the accelerator did extrapolate
 
 
 def test_bn_same_fixed_point_as_plain_em(rng):
@@ -294,7 +295,7 @@ def test_lca_random_models_feasible_monotone_exact(rng, k, proposals):
     ll, *_ = data_by_enumeration(m.weights_, m.item_probs_, X)
     np.testing.assert_allclose(m.log_likelihood_, ll, rtol=1e-10)
     np.testing.assert_allclose(m.score(X) * len(X), ll, rtol=1e-10)
-    assert len(m.init_histories_) == 3
+    assert len(m.init_histories_) == 3 and proposals
     assert m.init_objectives_ == [float(t.objective[-1]) for t in m.init_histories_]
 
 
@@ -384,7 +385,7 @@ def test_hmm_random_models_feasible_monotone_exact_fixed(rng, params, proposals)
     m.fit(X, lengths)
     assert_monotone(m.history_, rtol=1e-10)
     _check_proposals(proposals)
-    assert m.transmat_[1, 0] == 0.0
+    assert m.transmat_[1, 0] == 0.0 and proposals
     if "s" not in params:
         assert np.array_equal(m.startprob_, start)
     if "t" not in params:
