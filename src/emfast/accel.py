@@ -31,11 +31,18 @@ in the three stays exactly 0. Only non-negativity can fail. A proposal is
 positive in θ2 stays positive (so no row the data contain becomes impossible:
 the E-step cannot fail where it did not fail at θ2), and a cell that the EM map
 has set to 0 (0 in θ1 and θ2) stays 0, and each table's total matches θ2's
-(:data:`SUM_RTOL`: round-off grows with the step). An infeasible proposal is shrunk
-towards θ2 (``α <- 1 + (α - 1) / 2``, up to ``max_shrink`` times, no E-step
-needed) and otherwise dropped in favour of θ2. The driver rejects a feasible
-proposal whose objective is below that of θ2 (the last accepted point), so
-the accepted objectives never decrease.
+(:data:`SUM_RTOL`: round-off grows with the step). An infeasible proposal is
+shrunk towards θ2 along the SQUAREM curve, without an E-step: each entry is a
+quadratic in α, non-negative at α = 1, so the α at which it is negative form at
+most one interval per entry, computed exactly, and the largest α below the SqS3
+one outside every interval is taken (``shrink="boundary"``; ``"halve"`` halves
+``α - 1`` instead). Halving loses most of the step when a cell converging to 0
+makes a narrow window of α infeasible: entries that converge geometrically
+(``c ρ^k``) give a perfect square ``c ρ^k (1 + α(ρ - 1))²``, zero at their own
+best step ``1 / (1 - ρ)``, and the windows come from the mismatch of those
+steps. If no α > 1 is feasible, the proposal is dropped in favour of θ2. The
+driver rejects a feasible proposal whose objective is below that of θ2 (the
+last accepted point), so the accepted objectives never decrease.
 
 Because the base is always an M-step output, floating-point drift of the row
 sums of θ' (of order machine epsilon times the size of the terms) is never

@@ -13,6 +13,11 @@ unless converged, runs the M-step. If the tolerance test passes we stop
 parameters. If the budget runs out we stop after the M-step and run one more
 E-step, only to score the returned parameters. ``max_iter=1`` therefore means
 exactly one E-step and one M-step (plus that scoring pass).
+
+``run_em(accelerate="squarem")`` inserts SQUAREM extrapolations between EM steps
+(:mod:`emfast.accel`); the loop, the stopping rules (``tol``, ``param_tol``,
+``max_time``, ``max_iter``), the monitor and the bookkeeping of E-steps and
+timestamps stay here (docs/acceleration.md).
 """
 from __future__ import annotations
 
