@@ -132,6 +132,10 @@ def test_step_cap_grows_and_shrinks_like_squarem():
 def test_make_accelerator_validation():
     assert accel.make_accelerator(None) is None
     assert isinstance(accel.make_accelerator("squarem"), Squarem)
+    mine = Squarem(step_max0=4.0, shrink="halve")
+    mine.step_max = 256.0
+    fresh = accel.make_accelerator(mine)
+    assert fresh is not mine and fresh.step_max == 4.0 and fresh.shrink == "halve"
     with pytest.raises(ValueError, match=r"accelerate must be None \(plain EM\) or 'squarem'"):
         accel.make_accelerator("fast")
     with pytest.raises(ValueError, match="shrink must be"):

@@ -62,13 +62,15 @@ ACCELERATORS = ("squarem",)
 
 
 def make_accelerator(accelerate):
-    """``None`` (plain EM) or ``"squarem"`` -> ``None`` or a fresh :class:`Squarem`."""
+    """``None`` (plain EM), ``"squarem"`` or a configured :class:`Squarem` -> ``None`` or a
+    fresh :class:`Squarem` (a new one per run: restarts do not share step caps)."""
     if accelerate is None:
         return None
     if isinstance(accelerate, str) and accelerate == "squarem":
         return Squarem()
-    if isinstance(accelerate, Squarem):
-        return accelerate
+    if isinstance(accelerate, Squarem):     # its settings, fresh state (one per run)
+        return Squarem(accelerate.step_max0, accelerate.mstep, accelerate.shrink,
+                       accelerate.max_shrink)
     raise ValueError(f"accelerate must be None (plain EM) or 'squarem'; got {accelerate!r}.")
 
 

@@ -525,11 +525,13 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
         objective changes its domain (a dropped term was ``+∞`` in the old one). With this flag the monitor is rebased at such a step
         (:meth:`ConvergenceMonitor.rebase`): no monotonicity check and no tolerance
         test for that one comparison. See docs/em-driver.md.
-    accelerate : {None, "squarem"}, default=None
+    accelerate : {None, "squarem"} or emfast.accel.Squarem, default=None
         ``"squarem"``: SQUAREM (SqS3) extrapolation between EM steps, with
         feasibility and monotonicity safeguards (:mod:`emfast.accel`): every
         accepted objective is >= the previous one, and every returned table is
-        a valid CPT.
+        a valid CPT. The tol and param_tol tests then compare successive
+        SQUAREM bases (one iteration of the method). A ``Squarem`` instance sets
+        its options (its settings are copied; each run starts afresh).
     max_time : float, optional
         Stop (``stop_reason="max_time"``, not converged) once this many seconds
         have passed since the start, at the last accepted point.
