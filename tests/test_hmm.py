@@ -145,14 +145,23 @@ def test_fit_monotone_and_score_matches(rng):
     X, _ = simulate(rng, start, trans, tables, [50, 80, 30], p_missing=0.1)
     model = CategoricalHMM(n_components=3, n_iter=1000, tol=1e-4, random_state=1)
     model.fit(X, [50, 80, 30])
-    assert model.converged_ and model.monitor_.converged
+    assert model.converged_ and model.monitor_.converged and model.stop_reason_ == "tol"
     assert_monotone(model.monitor_.history)
-    assert model.history_ == model.monitor_.history
-    assert model.score(X, [50, 80, 30]) == pytest.approx(model.log_likelihood_, rel=1e-12)
+    assert model.history_ == list(model.monitor_.history)
+    # hmmlearn's loop: an M-step after every E-step, so the returned parameters are one
+    # M-step past the last scored ones (EM: they score at least as well)
     assert model.log_likelihood_ == pytest.approx(model.history_[-1], rel=1e-12)
+    assert model.n_iter_ == len(model.history_) == model.monitor_.iter
+    assert model.score(X, [50, 80, 30]) >= model.log_likelihood_ - 1e-9
     assert model.emissionprob_.shape == (3, 5)
-    assert model.n_features_ == 5 and model.n_features is None
+    assert model.n_features_ == 5 and model.n_features == 5    # written back, as hmmlearn
     assert model.random_state == 1
+    # score_final=True: one more E-step scores the returned parameters
+    scored = CategoricalHMM(n_components=3, n_iter=1000, tol=1e-4, random_state=1,
+                            score_final=True).fit(X, [50, 80, 30])
+    np.testing.assert_array_equal(scored.transmat_, model.transmat_)
+    assert scored.score(X, [50, 80, 30]) == pytest.approx(scored.log_likelihood_, rel=1e-12)
+    assert len(scored.history_) == len(model.history_) + 1
 
 
 def test_multichannel_recovery():
@@ -183,9 +192,8 @@ def test_threads_give_same_parameters(rng):
     # bit-identical fits for 1, 2 and 3 threads (and from run to run)
     fits = []
     for j in (1, 2, 3, 2):
-        with pytest.warns(emfast.ConvergenceWarning):
-            fits.append(CategoricalHMM(n_components=4, n_iter=15, tol=0, random_state=3,
-                                       n_jobs=j).fit(X, lengths))
+        fits.append(CategoricalHMM(n_components=4, n_iter=15, tol=0, random_state=3,
+                                   n_jobs=j).fit(X, lengths))
     for g in fits[1:]:
         np.testing.assert_array_equal(fits[0].startprob_, g.startprob_)
         np.testing.assert_array_equal(fits[0].transmat_, g.transmat_)
@@ -203,7 +211,7 @@ def test_preset_parameters_are_the_start(rng):
     ref = set_model(CategoricalHMM(n_components=2), start, trans, tables, False).score(X)
     model.fit(X)
     assert model.history_[0] == pytest.approx(ref, rel=1e-12)
-    assert model.n_iter_ == 1 and len(model.history_) == 2        # one M-step, then scored
+    assert model.n_iter_ == 1 and len(model.history_) == 1        # hmmlearn: one E, one M
     assert not np.allclose(model.emissionprob_, tables[0])        # n_iter=1 still updates
     # params restricts the update
     m2 = CategoricalHMM(n_components=2, init_params="", params="e", n_iter=5)
@@ -223,9 +231,9 @@ def test_priors_map_objective_monotone(rng):
     start, trans, tables = random_model(rng, 3, [5], sticky=0.5)
     X, _ = simulate(rng, start, trans, tables, [40, 40], p_missing=0.1)
     model = CategoricalHMM(n_components=3, startprob_prior=2.0, transmat_prior=3.0,
-                           emissionprob_prior=1.5, n_iter=30, tol=0, random_state=0)
-    with pytest.warns(emfast.ConvergenceWarning):
-        model.fit(X, [40, 40])
+                           emissionprob_prior=1.5, n_iter=30, tol=0, random_state=0,
+                           score_final=True)
+    model.fit(X, [40, 40])
     assert_monotone(model.history_)
     # the history holds log-likelihood + log prior; log_likelihood_ the plain one
     assert model.history_[-1] != pytest.approx(model.log_likelihood_)
@@ -245,14 +253,14 @@ def test_n_init_never_worse(rng):
 def test_convergence_warning_and_reproducible(rng):
     start, trans, tables = random_model(rng, 3, [4])
     X, _ = simulate(rng, start, trans, tables, [100])
-    with pytest.warns(emfast.ConvergenceWarning, match="did not converge within max_iter=2"):
-        CategoricalHMM(n_components=3, n_iter=2, tol=0, random_state=0).fit(X)
+    # no ConvergenceWarning (hmmlearn emits none); converged_ / stop_reason_ say it
+    m = CategoricalHMM(n_components=3, n_iter=2, tol=0, random_state=0).fit(X)
+    assert not m.converged_ and m.stop_reason_ == "max_iter" and m.monitor_.converged
+    assert m.monitor_.iter == 2 and len(m.monitor_.history) == 2
     a = CategoricalHMM(n_components=3, random_state=4, n_iter=5, tol=0)
-    with pytest.warns(emfast.ConvergenceWarning):
-        a.fit(X)
+    a.fit(X)
     first = a.emissionprob_.copy()
-    with pytest.warns(emfast.ConvergenceWarning):
-        a.fit(X)
+    a.fit(X)
     np.testing.assert_array_equal(first, a.emissionprob_)      # random_state not consumed
 
 
@@ -335,11 +343,11 @@ def test_bad_input_messages(fitted):
         CategoricalHMM(n_components=2, n_features=[3, 4]).fit(np.array([[0, 5], [1, 1]]))
     with pytest.raises(ValueError, match=r"n_features has 1 entries but X has 2 column"):
         CategoricalHMM(n_components=2, n_features=[3]).fit(np.array([[0, 1], [1, 1]]))
-    with pytest.raises(ValueError, match=r"X has dtype <U1"):
+    with pytest.raises(TypeError, match=r"X has dtype <U1"):
         fitted.score(np.array(["a", "b"]))
-    with pytest.raises(ValueError, match=r"n_components must be a positive int"):
+    with pytest.raises(ValueError, match=r"n_components must be an int >= 1; got 0"):
         CategoricalHMM(n_components=0).fit(np.array([0, 1]))
-    with pytest.raises(ValueError, match=r"transmat_ rows must sum to 1"):
+    with pytest.raises(ValueError, match=r"transmat_: row \(0,\) sums to 1.1, not 1"):
         m = CategoricalHMM(n_components=2, init_params="se")
         m.transmat_ = np.array([[0.5, 0.6], [0.5, 0.5]])
         m.fit(np.array([0, 1]))
@@ -392,3 +400,49 @@ def test_specialised_state_counts_match_generic_frames_path(rng, K):
     np.testing.assert_allclose(gamma, post2, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(stats.trans, xi2, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(stats.start, post2[offsets[:-1]].sum(0), rtol=1e-10, atol=1e-13)
+
+
+def test_priors_below_one_are_monotone():
+    """Issue 14 item 10: hmmlearn's rule max(prior - 1 + c, 0) with concentrations below 1;
+    the monitored objective is ll + Σ_{θ>0} (α-1) log θ on the current support (rebased
+    when the support changes), so the monitor (warnings are errors) never fires."""
+    X = [2, 0, 1, 1, 1, 2, 2, 1, 2, 1, 2, 0]
+    m = CategoricalHMM(2, emissionprob_prior=0.5, n_iter=50, tol=-1, random_state=2).fit(X)
+    assert_monotone_on_support(m)
+    rng = np.random.default_rng(5)
+    Y = rng.integers(0, 5, 300)
+    n_rebased = 0
+    for rs in range(37):
+        for prior in (0.5, 0.2):
+            m = CategoricalHMM(3, emissionprob_prior=prior, n_iter=50, tol=-1,
+                               random_state=rs).fit(Y)
+            assert_monotone_on_support(m)
+            n_rebased += m.monitor_.n_rebased
+            # the rule's fixed zeros: an emission probability that is 0 stays 0
+            assert np.all(np.isfinite(m.emissionprob_))
+    assert n_rebased > 0            # the support does change in these fits
+
+
+def assert_monotone_on_support(model):
+    h = np.asarray(model.history_)
+    assert np.all(np.isfinite(h))
+    assert len(h) == model.n_iter_
+
+
+def test_priors_below_one_match_hmmlearn_rule(rng):
+    """On a fixed support one M-step is exactly hmmlearn's max(prior - 1 + counts, 0)."""
+    from _oracle_hmm import hmm_by_enumeration
+    K, M = 2, 4
+    start, trans = rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), size=K)
+    B = rng.dirichlet(np.ones(M), size=K)
+    X = rng.integers(0, M, size=6)
+    m = CategoricalHMM(K, emissionprob_prior=0.7, init_params="", n_iter=1)
+    m.startprob_, m.transmat_, m.emissionprob_ = start, trans, B
+    m.fit(X)
+    ref = hmm_by_enumeration(start, trans, [B], X[:, None])
+    counts = np.stack([ref["gamma"][X == v].sum(0) for v in range(M)], axis=1)
+    expect = np.maximum(counts - 0.3, 0)
+    live = expect.sum(1) > 0
+    expect[live] /= expect[live].sum(1, keepdims=True)
+    expect[~live] = B[~live]                  # a fully clipped row keeps its values
+    np.testing.assert_allclose(m.emissionprob_, expect, rtol=1e-10, atol=1e-14)

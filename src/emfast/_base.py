@@ -244,17 +244,18 @@ class EMFitMixin:
 
     def _fit_em(self, problem: EMProblem, *, n_init: int, max_iter: int, tol: float,
                 random_state, verbose: bool = False, name: str | None = None,
-                monitor_factory: Callable | None = None, **run_kw) -> EMResult:
+                monitor_factory: Callable | None = None, max_iter_name: str = "max_iter",
+                warn: bool = True, **run_kw) -> EMResult:
         """validate -> initial θ -> fit_with_restarts(run_em ...) -> best result.
 
         ``monitor_factory()`` gives a fresh :class:`~emfast.ConvergenceMonitor` per
-        restart (the HMM keeps hmmlearn's ``monitor_``); ``run_kw`` go to
+        restart (the HMM keeps hmmlearn's ``monitor_``); ``warn=False`` drops the
+        ConvergenceWarning (hmmlearn emits none); ``run_kw`` go to
         :func:`emfast.run_em`.
         """
         name = name or type(self).__name__
         n_init = check_int(n_init, "n_init", low=1)
-        max_iter = check_int(max_iter, "max_iter" if "max_iter" not in run_kw else "n_iter",
-                             low=1)
+        max_iter = check_int(max_iter, max_iter_name, low=1)
         rng = check_random_state(random_state)
         restart = itertools.count()
 
@@ -269,7 +270,8 @@ class EMFitMixin:
                 res.extra["monitor"] = monitor
             return res
 
-        return fit_with_restarts(fit_one, n_init, rng, estimator_name=name, max_iter=max_iter)
+        return fit_with_restarts(fit_one, n_init, rng, estimator_name=name, max_iter=max_iter,
+                                 warn=warn)
 
     def _store_fit(self, best: EMResult, *, log_likelihood=None, **context) -> None:
         """The one place where a fit's results are written onto the estimator."""
@@ -296,8 +298,24 @@ def sklearn_tags(estimator, base_tags=None, *, transformer=False, **input_tags):
     only ever called by scikit-learn). Categorical codes with NaN allowed."""
     from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
+    # outputs are integer codes (or labels), whatever the input dtype: no dtype to preserve
     tags = Tags(estimator_type=None, target_tags=TargetTags(required=False),
-                transformer_tags=TransformerTags() if transformer else None,
+                transformer_tags=TransformerTags(preserves_dtype=[]) if transformer else None,
                 input_tags=InputTags(categorical=True, allow_nan=True, string=True,
                                      **input_tags))
     return tags
+
+
+#: scikit-learn checks that cannot apply to emfast's estimators, with the reason (tags
+#: cannot express these); pass to ``check_estimator(..., expected_failed_checks=...)``.
+SKLEARN_EXPECTED_FAILED_CHECKS = {
+    "check_positive_only_tag_during_fit": (
+        "categorical codes are >= -1 by contract (-1 = missing); an arbitrary negative value "
+        "is a ValueError by design, so neither value of the positive_only tag describes the "
+        "input"),
+}
+
+
+def sklearn_expected_failed_checks(estimator) -> dict:
+    """The inapplicable scikit-learn checks of ``estimator``, with reasons."""
+    return dict(SKLEARN_EXPECTED_FAILED_CHECKS)

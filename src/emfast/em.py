@@ -144,7 +144,7 @@ def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
         to 1. A parent configuration whose total (counts plus pseudocounts) is
         zero becomes a uniform row, never NaN.
     """
-    single = isinstance(counts, np.ndarray)
+    single = not isinstance(counts, (list, tuple))
     tables = [counts] if single else list(counts)
     pcs = _per_table(pseudocount, len(tables), "pseudocount")
     if segments is None:
@@ -244,6 +244,9 @@ class ConvergenceMonitor:
         self.desc = desc
         self.history: list[float] = []
         self.iter = 0
+        self.n_rebased = 0
+        self._rebased = False        # the next report starts a new objective
+        self._last_rebased = False
         self._t_last = time.perf_counter()
         self._bar = None
 
@@ -254,19 +257,38 @@ class ConvergenceMonitor:
     def _reset(self):
         self.history = []
         self.iter = 0
+        self.n_rebased = 0
+        self._rebased = self._last_rebased = False
         self._t_last = time.perf_counter()
+
+    def rebase(self) -> None:
+        """The objective changes its definition from the next report on (its domain
+        shrank: see ``run_em(rebase_on_zeros=True)``): that report is neither checked
+        for monotonicity nor used for the tolerance test."""
+        self._rebased = True
+
+    @property
+    def tol_reached(self) -> bool:
+        """True when the last change of the objective (divided by ``scale``) is below ``tol``:
+        the driver's stopping test."""
+        if len(self.history) < 2 or self._last_rebased:
+            return False
+        return (self.history[-1] - self.history[-2]) / self.scale < self.tol
 
     @property
     def converged(self) -> bool:
-        """True when the last change of the objective (divided by ``scale``) is below ``tol``."""
-        if len(self.history) < 2:
-            return False
-        return (self.history[-1] - self.history[-2]) / self.scale < self.tol
+        """hmmlearn's meaning: the iteration budget is used up (``iter == n_iter``) or the
+        last change is below ``tol`` (:attr:`tol_reached`). The fitted estimator's
+        ``converged_`` says which (True only for the tolerance)."""
+        return self.iter == self.n_iter or self.tol_reached
 
     def report(self, ll: float) -> None:
         """Record the objective of the current parameters; warn if it went down."""
         ll = float(ll)
-        if self.history:
+        self._last_rebased, self._rebased = self._rebased, False
+        if self._last_rebased:
+            self.n_rebased += 1
+        if self.history and not self._last_rebased:
             prev = self.history[-1]
             drop = prev - ll
             if drop > _MONOTONE_RTOL * max(abs(prev), abs(ll), 1.0) and math.isfinite(prev):
@@ -354,7 +376,7 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
            callback: Callable | None = None, verbose: bool = False, scale: float = 1.0,
            log_prior: Callable | None = None, monitor: ConvergenceMonitor | None = None,
            desc: str = "EM", mstep_on_converge: bool = False,
-           score_final: bool = True) -> EMResult:
+           score_final: bool = True, rebase_on_zeros: bool = False) -> EMResult:
     """Run EM from ``theta0``.
 
     Parameters
@@ -395,6 +417,15 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
         one more E-step to score the returned parameters. ``False`` (hmmlearn)
         saves that E-step; ``log_likelihood`` is then that of the parameters one
         M-step earlier (``EMResult.scored`` is False).
+    rebase_on_zeros : bool, default=False
+        For MAP-EM with Dirichlet concentrations below 1 (``normalize(...,
+        clip=True)``, hmmlearn's rule): such an M-step may set a probability to
+        exactly 0 (and a row whose cells are all clipped becomes uniform). On a fixed
+        support the step is an exact MAP M-step, so the objective
+        ``ll + Σ_{θ>0} (α-1) log θ`` is monotone; when the support changes the
+        objective changes its domain (a dropped term was ``+∞`` in the old one). With this flag the monitor is rebased at such a step
+        (:meth:`ConvergenceMonitor.rebase`): no monotonicity check and no tolerance
+        test for that one comparison. See docs/em-driver.md.
 
     Returns
     -------
@@ -422,14 +453,17 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
             if callback is not None and callback(monitor.iter, theta, ll):
                 reason = "callback"
                 break
-            converged = monitor.converged
+            converged = monitor.tol_reached
             if converged and not mstep_on_converge:
                 reason = "tol"
                 break
             if n_mstep >= max_iter:
                 reason = "max_iter"
                 break
-            theta = [np.asarray(t, dtype=np.float64) for t in mstep(counts)]
+            new = [np.asarray(t, dtype=np.float64) for t in mstep(counts)]
+            if rebase_on_zeros and any(np.any((a > 0) != (b > 0)) for a, b in zip(theta, new)):
+                monitor.rebase()
+            theta = new
             n_mstep += 1
             if converged or (n_mstep >= max_iter and not score_final):
                 reason = "tol" if converged else "max_iter"
@@ -443,13 +477,16 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
                 break
     finally:
         monitor.close()
-    return EMResult(theta, ll, list(monitor.history), n_mstep, reason == "tol",
-                    n_estep=monitor.iter, stop_reason=reason, scored=scored)
+    res = EMResult(theta, ll, list(monitor.history), n_mstep, reason == "tol",
+                   n_estep=monitor.iter, stop_reason=reason, scored=scored)
+    if monitor.n_rebased:
+        res.extra["n_rebased"] = monitor.n_rebased
+    return res
 
 
 def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, *,
                       estimator_name: str = "model", max_iter: int | None = None,
-                      rtol_same: float = 1e-6):
+                      rtol_same: float = 1e-6, warn: bool = True):
     """Run ``n_init`` seeded fits and keep the best.
 
     Parameters
@@ -471,7 +508,7 @@ def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, 
         objectives).
 
     Emits one :class:`~emfast.exceptions.ConvergenceWarning` if the best
-    restart did not converge.
+    restart did not converge (unless ``warn=False``).
     """
     if n_init is None or int(n_init) < 1:
         raise ValueError(f"n_init must be >= 1; got {n_init!r}.")
@@ -486,7 +523,7 @@ def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, 
     n_best = int(np.sum(np.abs(objs - ref) <= rtol_same * max(abs(ref), 1.0)))
     best.extra.update({"n_init": n_init, "n_best": n_best, "objectives": objs.tolist(),
                        "best_init": best_k})
-    if not best.converged:
+    if warn and not best.converged:
         budget = f" within max_iter={max_iter}" if max_iter is not None else ""
         warnings.warn(
             f"{estimator_name}: the best of {n_init} initialisation(s) did not converge"

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
-from ._base import BaseEstimator, check_is_fitted, check_n_jobs, check_random_state
-from .data import MISSING, _codes_from_numeric, check_lengths
-from .em import ConvergenceMonitor, dirichlet_log_prior, fit_with_restarts, run_em
+from ._base import (BaseEstimator, EMFitMixin, EMProblem, check_int, check_is_fitted,
+                    check_n_jobs, draw_categorical, method_rng, sklearn_tags)
+from ._config import check_memory
+from .data import (MISSING, ColumnCodec, _as_array, _codes_from_numeric, _is_dataframe,
+                   _is_series, _require_pandas, check_lengths)
+from .em import ConvergenceMonitor, check_table, dirichlet_log_prior, normalize
 from .kernels import _viterbi_run, estep_codes
+from .missingness import MAR, MNAR, check_mechanism
 
 __all__ = ["CategoricalHMM"]
 
@@ -47,10 +50,13 @@ def _stack_emissions(tables):
     return emitT, choff
 
 
-def _recode_missing(codes, sizes):
-    """State-dependent missingness: missing (-1) in channel c becomes symbol sizes[c]."""
+def _recode_missing(codes, sizes, channels=None):
+    """State-dependent missingness: missing (-1) in channel c becomes symbol sizes[c]
+    (for every channel, or those listed)."""
     out = codes.copy()
     for c, m in enumerate(sizes):
+        if channels is not None and c not in channels:
+            continue
         col = out[:, c]
         col[col == MISSING] = m
     return out
@@ -65,21 +71,16 @@ def _join(tables, q):
 def _split(aug):
     """Inverse of :func:`_join` (a state with q = 1 gets a uniform B row)."""
     q = np.column_stack([A[:, -1] for A in aug])
-    tables = []
-    for A in aug:
-        obs = A[:, :-1]
-        tot = obs.sum(axis=1, keepdims=True)
-        zero = tot <= 0
-        tables.append(np.where(zero, 1.0 / obs.shape[1], obs / np.where(zero, 1.0, tot)))
-    return tables, q
+    return [normalize(A[:, :-1]) for A in aug], q
 
 
-class CategoricalHMM(BaseEstimator):
+class CategoricalHMM(EMFitMixin, BaseEstimator):
     """Hidden Markov model with categorical emissions, fitted by EM (Baum-Welch).
 
     A drop-in for ``hmmlearn.hmm.CategoricalHMM`` (same constructor names,
-    fitted attributes and methods) that also accepts missing observations
-    (code ``-1``) and several categorical channels per time step.
+    fitted attributes, methods, EM loop and ``monitor_`` counts) that also
+    accepts missing observations (code ``-1``), several categorical channels per
+    time step, labelled pandas input, restarts and missingness mechanisms.
 
     Parameters
     ----------
@@ -91,12 +92,14 @@ class CategoricalHMM(BaseEstimator):
         Dirichlet concentration of every transition row.
     emissionprob_prior : float or array-like, default=1.0
         Dirichlet concentration of the emission tables (an array of shape
-        ``(n_components, n_features)`` for one channel; a scalar for several).
+        ``(n_components, n_features)`` for one channel; a scalar or a list of
+        arrays for several).
     n_features : int or list of int, optional
         Number of symbols (hmmlearn's meaning). With several channels, a list
         with one symbol count per column. Inferred from the data (largest
-        observed code + 1) or from a preset ``emissionprob_`` when ``None``.
-        Never modified by ``fit``; the value used is ``n_features_``.
+        observed code + 1, or the number of labels of a label column) or from a
+        preset ``emissionprob_`` when ``None``, and then written back after
+        ``fit`` as hmmlearn does; the value used is also in ``n_features_``.
     algorithm : {"viterbi", "map"}, default="viterbi"
         Decoder used by :meth:`decode` and :meth:`predict`.
     random_state : int, Generator, RandomState or None, default=None
@@ -121,14 +124,25 @@ class CategoricalHMM(BaseEstimator):
     n_init : int, default=1
         Number of random restarts; the fit with the highest objective is kept.
     n_jobs : int, optional
-        Threads for the E-step (``None`` or -1: all cores). Sequences are
-        processed in parallel; results do not depend on it beyond round-off.
-    missingness : {"ignorable", "state"}, default="ignorable"
-        ``"ignorable"``: a missing entry is marginalised (valid under MCAR/MAR).
-        ``"state"``: whether channel c is missing depends on the hidden state,
-        with probability ``missingprob_[k, c]``, fitted jointly (a missing-not-
-        at-random model in which missingness carries information about the
-        state). Likelihoods then include the missingness indicators.
+        Threads for the E-step (``None`` or -1: all cores). Results are
+        bit-identical for any value.
+    missingness : None, MCAR, MAR, MNAR or "state", default=None
+        Why entries are missing (:mod:`emfast.missingness`). ``None`` (or the
+        alias ``"ignorable"``): missing entries are marginalised (right under
+        MCAR and MAR). ``emfast.MCAR()``: each channel's P(missing) is fitted too
+        (``missingness_``), and log-likelihoods include the pattern.
+        ``emfast.MAR({c: [other channels]})``: P(missing of c) depends on
+        always-observed channels at the same step (fitted in closed form; θ is the
+        ignorable fit). ``emfast.MNAR({c: ["state"]})``: whether channel ``c``
+        (its index, or its column name) is missing depends on the hidden state,
+        fitted jointly with θ (missingness then carries information about the
+        state). ``"state"``: every channel state-dependent (``missingprob_``).
+    score_final : bool, default=False
+        hmmlearn's loop runs an M-step after every E-step, so the returned
+        parameters are one M-step past the last scored ones and
+        ``log_likelihood_`` is that of the parameters before the final M-step
+        (``monitor_.history[-1]``). ``True`` runs one more E-step to score the
+        returned parameters (then ``score(X) == log_likelihood_``).
 
     Attributes
     ----------
@@ -138,19 +152,37 @@ class CategoricalHMM(BaseEstimator):
         A list of ``(n_components, n_features[c])`` tables when X has several columns.
     n_features_ : int or list of int
         Symbol counts used by the fit.
+    categories_ : list of list
+        The symbols of each channel: labels learned from a label column of a
+        DataFrame / Series, else ``0 .. n_features_c - 1``.
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame.
+    missingness_ : dict
+        With a mechanism: ``{channel: δ table}``, ``[..., 1]`` = P(missing);
+        shape ``(n_components, 2)`` for a state-dependent channel, ``(2,)``
+        under MCAR, ``(*parent_cards, 2)`` under MAR.
+    missingness_parents_ : dict
+        ``{channel: parents of its indicator}`` (``("state",)``, ``()``, ...).
     missingprob_ : ndarray of shape (n_components, n_channels)
         Only with ``missingness="state"``: probability that channel c is
         missing in state k. ``emissionprob_`` is then the distribution of the
         value given the state (whether observed or not).
     monitor_ : ConvergenceMonitor
-        ``history`` (objective after each E-step; hmmlearn's first ``n_iter``
-        entries) and ``converged``.
+        hmmlearn's monitor: ``history`` (objective after each E-step, one per
+        M-step), ``iter``, ``converged`` (hmmlearn's meaning: ``iter == n_iter``
+        or the last change below ``tol``).
     log_likelihood_ : float
-        Log-likelihood of the training data under the fitted parameters.
+        Log-likelihood of the training data at the last E-step (see
+        ``score_final``); includes the missingness pattern under a mechanism.
     history_ : list of float
+        Same as ``monitor_.history`` for the best restart.
     n_iter_ : int
         Number of M-steps performed.
     converged_ : bool
+        Whether the tolerance test passed (no ``ConvergenceWarning`` is emitted,
+        as in hmmlearn).
+    n_best_ : int
+    init_objectives_ : list of float
 
     Notes
     -----
@@ -158,11 +190,11 @@ class CategoricalHMM(BaseEstimator):
     likelihood of its time step (it is marginalised out: ignorable
     missingness); a time step with every channel missing is a pure transition
     step. The E-step is one fused scaled forward-backward pass per sequence
-    that accumulates the expected counts directly. The M-step is hmmlearn's
-    ``max(prior - 1 + counts, 0)`` normalised; a row with zero total becomes
-    uniform.
+    that accumulates the expected counts directly. The M-step is
+    :func:`emfast.normalize` with hmmlearn's rule ``max(prior - 1 + counts,
+    0)`` (``clip=True``); a row with zero total becomes uniform.
 
-    With ``missingness="state"`` every channel gets one extra symbol,
+    With a state-dependent mechanism a channel gets one extra symbol,
     "missing", with emission probability ``q[k, c]``, observed symbols having
     ``(1 - q[k, c]) B_c[k, x]``: the same fused kernel fits it, and the MLE
     factorises into ``q`` (share of missing mass per state) and ``B`` (the
@@ -177,11 +209,14 @@ class CategoricalHMM(BaseEstimator):
     (2, 3)
     """
 
+    _fit_state_attributes = ("missingprob_", "missingness_", "missingness_parents_",
+                             "feature_names_in_", "_mech_obj_")
+
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *,
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
                  init_params="ste", implementation="log", n_init=1, n_jobs=None,
-                 missingness="ignorable"):
+                 missingness=None, score_final=False):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -198,41 +233,80 @@ class CategoricalHMM(BaseEstimator):
         self.n_init = n_init
         self.n_jobs = n_jobs
         self.missingness = missingness
+        self.score_final = score_final
+
+    def __sklearn_tags__(self):
+        return sklearn_tags(self, one_d_array=True)
 
     # ------------------------------------------------------------------ checks
     def _check_hyper(self):
-        K = self.n_components
-        if not isinstance(K, (numbers.Integral, np.integer)) or K < 1:
-            raise ValueError(f"n_components must be a positive int; got {K!r}.")
-        if not isinstance(self.n_iter, (numbers.Integral, np.integer)) or self.n_iter < 1:
-            raise ValueError(f"n_iter must be a positive int; got {self.n_iter!r}.")
+        K = check_int(self.n_components, "n_components", low=1)
+        check_int(self.n_iter, "n_iter", low=1)
+        check_int(self.n_init, "n_init", low=1)
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) \
+                or self.tol != self.tol:
+            raise TypeError(f"tol must be a number; got {self.tol!r}.")
         if self.implementation not in ("log", "scaling"):
             raise ValueError(f"implementation must be 'log' or 'scaling'; got "
                              f"{self.implementation!r}.")
-        if self.missingness not in ("ignorable", "state"):
-            raise ValueError(f"missingness must be 'ignorable' or 'state'; got "
-                             f"{self.missingness!r}.")
         if self.algorithm not in ("viterbi", "map"):
             raise ValueError(f"algorithm must be 'viterbi' or 'map'; got {self.algorithm!r}.")
         for name in ("params", "init_params"):
             v = getattr(self, name)
             if not isinstance(v, str) or set(v) - set("ste"):
                 raise ValueError(f"{name} must be a string made of 's', 't', 'e'; got {v!r}.")
+        return K
+
+    def _mechanism(self):
+        """The missingness mechanism: None (ignorable), or a Mechanism."""
+        m = self.missingness
+        if m is None or (isinstance(m, str) and m == "ignorable"):
+            return None
+        if isinstance(m, str):
+            if m == "state":
+                return "state"
+            raise ValueError(f"missingness must be None, 'ignorable', 'state' or an "
+                             f"emfast.MCAR() / MAR({{...}}) / MNAR({{...}}) mechanism; got {m!r}.")
+        return check_mechanism(m)
+
+    @staticmethod
+    def _emission_tables(e, what="emissionprob_"):
+        """A hand-set ``emissionprob_`` as a list of (K, M_c) tables: a 2-D array or
+        nested list is one table (hmmlearn), a 3-D array or a list of 2-D tables one per
+        channel."""
+        if isinstance(e, (list, tuple)):
+            try:
+                arr = np.asarray(e, dtype=np.float64)
+            except (ValueError, TypeError):
+                arr = None                    # ragged: a list of tables
+            if arr is not None and arr.ndim == 2:
+                return [arr]
+            if arr is not None and arr.ndim != 3:
+                raise ValueError(f"{what} must be a (n_components, n_features) table or a list "
+                                 f"of them; got shape {arr.shape}.")
+            return [np.asarray(t, dtype=np.float64) for t in e]
+        arr = np.asarray(e, dtype=np.float64)
+        if arr.ndim == 3:
+            return list(arr)
+        return [np.atleast_2d(arr)]
 
     def _preset_emission_sizes(self):
         """Symbol counts implied by a hand-set ``emissionprob_`` (or None)."""
         if "e" in self.init_params or not hasattr(self, "emissionprob_"):
             return None
-        e = self.emissionprob_
-        if isinstance(e, (list, tuple)):
-            return [int(np.shape(t)[1]) for t in e]
-        return [int(np.atleast_2d(e).shape[1])]
+        return [int(t.shape[1]) for t in self._emission_tables(self.emissionprob_)]
 
     def _validate_X(self, X, n_features=None, *, infer=False):
-        """X -> (codes (N, C) int32, n_features list, multi). ``-1`` = missing."""
-        if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
-            X = X.to_numpy()
-        arr = np.asarray(X)
+        """X -> (codes (N, C) int32, n_features list, multi, codec). ``-1`` = missing.
+
+        A DataFrame / Series is read by :class:`~emfast.data.ColumnCodec` (labels
+        learned at fit, columns matched by name afterwards)."""
+        if _is_frame_like(X):
+            return self._validate_frame(X, n_features, infer=infer)
+        if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+            raise TypeError("CategoricalHMM does not support sparse input; pass a dense array "
+                            "of codes.")
+        arr = _as_array(X, "X")
         if arr.ndim == 1:
             arr = arr[:, None]
             multi = False
@@ -246,17 +320,9 @@ class CategoricalHMM(BaseEstimator):
             raise ValueError(f"X is empty (shape {arr.shape}); need at least one time step and "
                              "one column.")
         if arr.dtype.kind not in "iufb":
-            raise ValueError(f"X has dtype {arr.dtype}; expected integer codes (-1 = missing).")
-        if n_features is None:
-            sizes = None
-        elif isinstance(n_features, (numbers.Integral, np.integer)):
-            sizes = [int(n_features)] * C
-        else:
-            sizes = [int(m) for m in n_features]
-            if len(sizes) != C:
-                raise ValueError(f"n_features has {len(sizes)} entries but X has {C} column(s).")
-        if sizes is not None and any(m < 1 for m in sizes):
-            raise ValueError(f"n_features must be >= 1; got {n_features!r}.")
+            raise TypeError(f"X has dtype {arr.dtype}; expected integer codes (-1 = missing), "
+                            "or a pandas Series / DataFrame of labels.")
+        sizes = self._sizes_arg(n_features, C)
         if sizes is None and not infer:
             raise ValueError("n_features is unknown; fit the model first.")
         codes = None if C == 1 else np.empty((N, C), dtype=np.int32)
@@ -271,10 +337,68 @@ class CategoricalHMM(BaseEstimator):
             else:
                 codes[:, c] = col
             out_sizes.append(sizes[c] if sizes is not None else max(int(col.max()) + 1, 1))
-        return codes, out_sizes, multi
+        codec = getattr(self, "_codec_", None) if not infer else None
+        if codec is None or codec.from_frame:
+            codec = ColumnCodec(list(range(C)), [None] * C)
+        return codes, out_sizes, multi, codec
+
+    @staticmethod
+    def _sizes_arg(n_features, C):
+        if n_features is None:
+            return None
+        if isinstance(n_features, (numbers.Integral, np.integer)) and \
+                not isinstance(n_features, bool):
+            sizes = [int(n_features)] * C
+        else:
+            sizes = [check_int(m, "n_features") for m in n_features]
+            if len(sizes) != C:
+                raise ValueError(f"n_features has {len(sizes)} entries but X has {C} column(s).")
+        if any(m < 1 for m in sizes):
+            raise ValueError(f"n_features must be >= 1; got {n_features!r}.")
+        return sizes
+
+    def _validate_frame(self, X, n_features, *, infer):
+        if infer:
+            default = [X.name if getattr(X, "name", None) is not None else 0] \
+                if _is_series(X) else list(X.columns)
+            codes, codec = ColumnCodec.learn(X, default)
+            C = codes.shape[1]
+            sizes = self._sizes_arg(n_features, C)
+            out = []
+            for c in range(C):
+                lab = codec.labels[c]
+                seen = max(int(codes[:, c].max()) + 1, 1) if codes.shape[0] else 1
+                if lab is not None:
+                    if sizes is not None and sizes[c] != len(lab):
+                        raise ValueError(f"n_features[{c}] = {sizes[c]}, but column "
+                                         f"{codec.names[c]!r} has the {len(lab)} labels {lab!r}.")
+                    out.append(len(lab))
+                else:
+                    if sizes is not None and seen > sizes[c]:
+                        r = int(np.flatnonzero(codes[:, c] >= sizes[c])[0])
+                        raise ValueError(f"column {codec.names[c]!r} contains category "
+                                         f"{int(codes[r, c])} at row {r}, but it has "
+                                         f"{sizes[c]} symbols (0..{sizes[c] - 1}); use -1 or "
+                                         "NaN for missing values.")
+                    out.append(sizes[c] if sizes is not None else seen)
+        else:
+            codec = getattr(self, "_codec_", None)
+            sizes = self._sizes_arg(n_features, 1 if _is_series(X) else X.shape[1])
+            if codec is None or not codec.from_frame:
+                # fitted on arrays: a frame's columns are the channels in order
+                C = 1 if _is_series(X) else X.shape[1]
+                names = [X.name] if _is_series(X) else list(X.columns)
+                codec = ColumnCodec(names, [None] * C, from_frame=True, series=_is_series(X))
+            codes = codec.encode(X, sizes)
+            out = sizes
+        if codes.shape[0] == 0:
+            raise ValueError("X is empty: need at least one time step.")
+        multi = codes.shape[1] > 1
+        return np.ascontiguousarray(codes), list(out), multi, codec
 
     def _priors(self, sizes):
         K = self.n_components
+
         def bc(v, shape, name):
             a = np.asarray(v, dtype=np.float64)
             try:
@@ -293,34 +417,116 @@ class CategoricalHMM(BaseEstimator):
                   enumerate(zip(ep, sizes))]
         else:
             pe = [bc(ep, (K, m), "emissionprob_prior") for m in sizes]
-        return [ps, pt] + pe
+        out = [ps, pt] + pe
+        for name, p in zip(["startprob_prior", "transmat_prior"] +
+                           ["emissionprob_prior"] * len(pe), out):
+            if not np.all(np.isfinite(p)) or np.any(p < 0):
+                raise ValueError(f"{name} must hold finite Dirichlet concentrations >= 0.")
+        return out
 
     # -------------------------------------------------------------- parameters
-    def _theta_from_attrs(self, K, sizes):
+    def _sizes(self):
+        """Symbol counts of the fitted, or hand-set, model (hmmlearn: hand-set
+        parameters without fit are a usable model; n_features comes from
+        emissionprob_ then, and is written back when it was None)."""
+        if hasattr(self, "n_features_"):
+            nf = self.n_features_
+            return list(nf) if isinstance(nf, (list, tuple)) else [int(nf)]
+        check_is_fitted(self, "emissionprob_")
+        sizes = [int(t.shape[1]) for t in self._emission_tables(self.emissionprob_)]
+        if self.n_features is None:
+            self.n_features = sizes if len(sizes) > 1 else sizes[0]
+        return sizes
+
+    def _theta_from_attrs(self, K, sizes, mech=None):
         """Current parameters as a list [start, trans, E_1..E_C], validated."""
-        e = self.emissionprob_
-        tables = list(e) if isinstance(e, (list, tuple)) else [np.atleast_2d(e)]
+        tables = self._emission_tables(self.emissionprob_)
         if len(tables) != len(sizes):
             raise ValueError(f"emissionprob_ has {len(tables)} table(s) but X has {len(sizes)} "
                              "channel(s).")
-        theta = [self._check_part("startprob_", self.startprob_, (K,)),
-                 self._check_part("transmat_", self.transmat_, (K, K))]
+        theta = [check_table(self.startprob_, (K,), "startprob_"),
+                 check_table(self.transmat_, (K, K), "transmat_")]
         for c, (t, m) in enumerate(zip(tables, sizes)):
             name = f"emissionprob_[{c}]" if len(sizes) > 1 else "emissionprob_"
-            theta.append(self._check_part(name, t, (K, m)))
-        if getattr(self, "missingness", "ignorable") == "state":
-            q = self._check_q(self.missingprob_, K, len(sizes))
-            theta = theta[:2] + _join(theta[2:], q)
+            theta.append(check_table(t, (K, m), name))
+        state = self._state_channels(mech, len(sizes))
+        if state:
+            q = self._state_q(K, len(sizes), state)
+            theta = theta[:2] + [_join([B], q[:, [c]])[0] if c in state else B
+                                 for c, B in enumerate(theta[2:])]
         return theta
 
-    @staticmethod
-    def _check_q(q, K, C):
-        q = np.asarray(q, dtype=np.float64)
+    def _state_channels(self, mech, C):
+        """Indices of the channels whose missingness depends on the hidden state."""
+        if mech is None:
+            mech = self._fitted_mechanism()
+        if mech is None:
+            return []
+        if mech == "state":
+            return list(range(C))
+        return [c for c, pa in self._mechanism_parents(mech, C).items() if pa == ("state",)]
+
+    def _fitted_mechanism(self):
+        if hasattr(self, "missingness_parents_"):
+            return self._mech_obj_
+        m = self._mechanism()
+        return m if m is not None else None
+
+    def _state_q(self, K, C, state):
+        """P(missing | state) (K, C) of the state-dependent channels (others unused)."""
+        if hasattr(self, "missingness_"):
+            q = np.zeros((K, C))
+            for c in state:
+                q[:, c] = self.missingness_[self._channel_names()[c]][:, 1]
+            return q
+        q = np.asarray(getattr(self, "missingprob_", None), dtype=np.float64)
         if q.shape != (K, C):
             raise ValueError(f"missingprob_ must have shape ({K}, {C}); got {q.shape}.")
         if not np.all((q >= 0) & (q <= 1)):
             raise ValueError("missingprob_ must lie in [0, 1].")
         return q
+
+    def _channel_names(self):
+        codec = getattr(self, "_codec_", None)
+        if codec is not None and codec.from_frame:
+            return list(codec.names)
+        return list(range(len(self._sizes())))
+
+    def _mechanism_parents(self, mech, C, names=None):
+        """{channel index: parents} for every channel the mechanism models."""
+        names = list(range(C)) if names is None else list(names)
+        lookup = {n: i for i, n in enumerate(names)}
+        lookup.update({str(n): i for i, n in enumerate(names)})
+        lookup.update({i: i for i in range(C)})
+        out = {}
+        for key, pa in (mech._parents() if mech.parents is not None else {}).items():
+            if key not in lookup:
+                raise ValueError(f"{mech.kind} names the channel {key!r}; the channels are "
+                                 f"{names!r} (or their indices 0..{C - 1}).")
+            c = lookup[key]
+            pa_idx = []
+            for p in pa:
+                if p == "state":
+                    pa_idx.append("state")
+                elif p in lookup and lookup[p] != c:
+                    pa_idx.append(lookup[p])
+                else:
+                    raise ValueError(f"{mech.kind}: the indicator of channel {key!r} depends on "
+                                     f"{p!r}; a CategoricalHMM supports 'state' (the hidden "
+                                     "state) or other channels at the same time step.")
+            if "state" in pa_idx and pa_idx != ["state"]:
+                raise ValueError(f"{mech.kind}: the indicator of channel {key!r} may depend on "
+                                 "'state' alone (or on other channels), not on both.")
+            if "state" in pa_idx and isinstance(mech, MAR):
+                raise ValueError(f"MAR: the indicator of channel {key!r} depends on the hidden "
+                                 "state, which is never observed: that is MNAR; use "
+                                 f"emfast.MNAR({{{key!r}: ['state']}}).")
+            if isinstance(mech, MNAR) and "state" not in pa_idx and pa_idx:
+                raise ValueError(f"MNAR: the indicator of channel {key!r} depends on "
+                                 f"{list(pa)!r}; for a CategoricalHMM only 'state' is supported "
+                                 "(use emfast.MAR for other always-observed channels).")
+            out[c] = tuple(pa_idx)
+        return out
 
     def _init_theta(self, rng, K, sizes, preset):
         """Random start (hmmlearn's distributions) for what init_params names or is unset."""
@@ -332,8 +538,7 @@ class CategoricalHMM(BaseEstimator):
             theta[1] = rng.dirichlet(a, size=K)
         for c, m in enumerate(sizes):
             if "e" in self.init_params or theta[2 + c] is None:
-                e = rng.random((K, m))
-                theta[2 + c] = e / e.sum(axis=1, keepdims=True)
+                theta[2 + c] = normalize(rng.random((K, m)))     # hmmlearn's start
         return theta
 
     def _preset_theta(self, K, sizes):
@@ -343,31 +548,18 @@ class CategoricalHMM(BaseEstimator):
         theta = [None] * (2 + len(sizes))
         # validate the hand-set parts only
         if have[0] and "s" not in self.init_params:
-            theta[0] = self._check_part("startprob_", self.startprob_, (K,))
+            theta[0] = check_table(self.startprob_, (K,), "startprob_")
         if have[1] and "t" not in self.init_params:
-            theta[1] = self._check_part("transmat_", self.transmat_, (K, K))
+            theta[1] = check_table(self.transmat_, (K, K), "transmat_")
         if have[2] and "e" not in self.init_params:
-            e = self.emissionprob_
-            tables = list(e) if isinstance(e, (list, tuple)) else [np.atleast_2d(e)]
+            tables = self._emission_tables(self.emissionprob_)
             if len(tables) != len(sizes):
                 raise ValueError(f"emissionprob_ has {len(tables)} table(s) but X has "
                                  f"{len(sizes)} channel(s).")
             for c, (t, m) in enumerate(zip(tables, sizes)):
                 name = f"emissionprob_[{c}]" if len(sizes) > 1 else "emissionprob_"
-                theta[2 + c] = self._check_part(name, t, (K, m))
+                theta[2 + c] = check_table(t, (K, m), name)
         return theta
-
-    @staticmethod
-    def _check_part(name, value, shape):
-        arr = np.asarray(value, dtype=np.float64)
-        if arr.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}; got {arr.shape}.")
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name} must be finite and non-negative.")
-        sums = arr.sum(axis=-1)
-        if not np.allclose(sums, 1.0, rtol=0, atol=1e-8):
-            raise ValueError(f"{name} rows must sum to 1; got sums {sums!r}.")
-        return arr
 
     # --------------------------------------------------------------- E and M
     def _run_fb(self, codes, offsets, theta, n_threads, *, counts=True, posteriors=False):
@@ -383,47 +575,16 @@ class CategoricalHMM(BaseEstimator):
             stats = HMMStats(cstart, xi, emit)
         return ll, stats, gamma
 
-    def _mstep(self, stats: HMMStats, theta, priors):
-        """hmmlearn's M-step: max(prior - 1 + counts, 0), normalised (zero rows uniform)."""
-        new = list(theta)
-        def upd(counts, prior):
-            t = np.maximum(prior - 1.0 + counts, 0.0)
-            tot = t.sum(axis=-1, keepdims=True)
-            zero = tot <= 0
-            return np.where(zero, 1.0 / t.shape[-1], t / np.where(zero, 1.0, tot))
-        if "s" in self.params:
-            new[0] = upd(stats.start, priors[0])
-        if "t" in self.params:
-            new[1] = upd(stats.trans, priors[1])
-        if "e" in self.params:
-            for c, counts in enumerate(stats.emit):
-                if self.missingness == "state":
-                    # augmented table: last column = missing; factorised MLE
-                    tot = counts.sum(axis=1)
-                    q = np.where(tot > 0, counts[:, -1] / np.where(tot > 0, tot, 1.0),
-                                 1.0 / counts.shape[1])
-                    B = upd(counts[:, :-1], priors[2 + c])
-                    new[2 + c] = _join([B], q[:, None])[0]
-                else:
-                    new[2 + c] = upd(counts, priors[2 + c])
-        return new
-
-    def _log_prior(self, theta, pseudo):
-        """Log Dirichlet prior of theta (on the observed-symbol tables)."""
-        if self.missingness == "state":
-            tables, _ = _split(theta[2:])
-            theta = theta[:2] + tables
-        return dirichlet_log_prior(theta, pseudo)
-
     # --------------------------------------------------------------------- fit
     def fit(self, X, lengths=None):
         """Estimate the parameters by EM.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,) or (n_samples, n_channels)
-            Integer symbol codes, ``-1`` (or NaN in a float array) = missing.
-            Sequences are concatenated.
+        X : array-like of shape (n_samples,) or (n_samples, n_channels), Series or DataFrame
+            Integer symbol codes, ``-1`` (or NaN in a float array) = missing; or a
+            pandas Series / DataFrame of labels (categorical, string, bool) or
+            codes, one column per channel. Sequences are concatenated.
         lengths : array-like of int of shape (n_sequences,), optional
             Lengths of the sequences, summing to ``n_samples``.
 
@@ -431,108 +592,210 @@ class CategoricalHMM(BaseEstimator):
         -------
         self
         """
-        self._check_hyper()
-        K = int(self.n_components)
+        K = self._check_hyper()
+        mech = self._mechanism()
         nf = self.n_features
         if nf is None:
             nf = self._preset_emission_sizes()
             if nf is not None and len(nf) == 1:
                 nf = nf[0]
-        codes, sizes, multi = self._validate_X(X, nf, infer=True)
+        codes, sizes, multi, codec = self._validate_X(X, nf, infer=True)
+        C = len(sizes)
+        check_memory(8 * K * (sum(sizes) + C + 2) * 4,
+                     f"CategoricalHMM: emission tables for {max(sizes)} symbols (the largest "
+                     "code seen + 1)")
         offsets = check_lengths(lengths, codes.shape[0])
-        state_mis = self.missingness == "state"
-        if state_mis:
-            miss_rate = np.mean(codes == MISSING, axis=0)
-            q_preset = None
-            if hasattr(self, "missingprob_") and "e" not in self.init_params:
-                q_preset = self._check_q(self.missingprob_, K, len(sizes))
-            codes = _recode_missing(codes, sizes)
+        names = list(codec.names) if codec.from_frame else list(range(C))
+        parents = {}
+        if mech == "state":
+            parents = {c: ("state",) for c in range(C)}
+        elif mech is not None:
+            parents = self._mechanism_parents(mech, C, names)
+            miss = (codes == MISSING).any(axis=0)
+            for c in range(C):          # every other channel with missing values: MCAR
+                if c not in parents and miss[c]:
+                    parents[c] = ()
+        state = [c for c, pa in parents.items() if pa == ("state",)]
+        fit_codes = _recode_missing(codes, sizes, state) if state else codes
         priors = self._priors(sizes)
         pseudo = [p - 1.0 for p in priors]
         use_prior = any(np.any(p != 0) for p in pseudo)
+        clipping = any(np.any(p < 0) for p in pseudo)      # a concentration below 1
         n_threads = check_n_jobs(self.n_jobs)
         preset = self._preset_theta(K, sizes)
-        rng = check_random_state(self.random_state)
-        tol = float(self.tol)
+        q_preset = None
+        if state and hasattr(self, "missingprob_") and "e" not in self.init_params:
+            q_preset = self._state_q(K, C, state) if mech == "state" else None
+        miss_rate = np.mean(codes == MISSING, axis=0)
+        fixed = tuple(i for i, letter in [(0, "s"), (1, "t")] if letter not in self.params) + \
+            (tuple(range(2, 2 + C)) if "e" not in self.params else ())
+        # the δ part of an MCAR / MAR channel is separate from θ: fitted in closed form
+        delta_fixed, delta_ll = _closed_form_delta(codes, parents, sizes)
 
-        def fit_one(rng_k):
+        current = {}
+
+        def estep(theta):
+            current["theta"] = theta
+            ll, stats, _ = self._run_fb(fit_codes, offsets, theta, n_threads)
+            return [stats.start, stats.trans] + stats.emit, float(ll.sum()) + delta_ll
+
+        def update(cnt, a, prev):
+            # hmmlearn's rule max(prior - 1 + counts, 0), normalised. A row whose cells are
+            # all clipped carries no information the rule can use (every distribution
+            # maximises the clipped objective): it keeps its current values, so the MAP
+            # objective on the current support cannot decrease (docs/em-driver.md).
+            new = normalize(cnt, a, clip=True)
+            if clipping:
+                dead = ~np.any(cnt + a > 0, axis=-1)
+                if dead.any():
+                    new[dead] = prev[dead]
+            return new
+
+        def mstep(counts):
+            prev = current["theta"]
+            new = [update(counts[0], pseudo[0], prev[0]), update(counts[1], pseudo[1], prev[1])]
+            for c in range(C):
+                cnt = counts[2 + c]
+                if c in state:           # factorised MLE: q, then B with the prior
+                    q = normalize(np.stack([cnt[:, :-1].sum(axis=1), cnt[:, -1]], axis=1))[:, 1]
+                    (B_prev,), _ = _split([prev[2 + c]])
+                    B = update(cnt[:, :-1], pseudo[2 + c], B_prev)
+                    new.append(_join([B], q[:, None])[0])
+                else:
+                    new.append(update(cnt, pseudo[2 + c], prev[2 + c]))
+            for i in fixed:
+                new[i] = theta_fixed[i]
+            return new
+
+        def init(rng_k, k):
             theta0 = self._init_theta(rng_k, K, sizes, preset)
-            if state_mis:
-                q0 = q_preset
-                if q0 is None:
-                    q0 = np.clip(miss_rate * rng_k.uniform(0.5, 1.5, size=(K, len(sizes))),
-                                 1e-3, 1 - 1e-3)
-                theta0 = theta0[:2] + _join(theta0[2:], q0)
-            current = {}
+            for c in state:
+                q0 = q_preset[:, c] if q_preset is not None else np.clip(
+                    miss_rate[c] * rng_k.uniform(0.5, 1.5, size=K), 1e-3, 1 - 1e-3)
+                theta0[2 + c] = _join([theta0[2 + c]], q0[:, None])[0]
+            theta_fixed.clear()
+            theta_fixed.update({i: theta0[i] for i in fixed})
+            return theta0
 
-            def estep(theta):
-                current["theta"] = theta
-                ll, stats, _ = self._run_fb(codes, offsets, theta, n_threads)
-                return stats, float(ll.sum())
+        theta_fixed = {}
+        log_prior = None
+        if use_prior:
+            def log_prior(th):
+                return self._log_prior(th, pseudo, state)
+        problem = EMProblem(estep, mstep, init, scale=1.0, log_prior=log_prior, fixed=fixed)
+        tol = float(self.tol)
+        best = self._fit_em(problem, n_init=self.n_init, max_iter=self.n_iter, tol=tol,
+                            random_state=self.random_state, verbose=bool(self.verbose),
+                            name="CategoricalHMM", max_iter_name="n_iter",
+                            monitor_factory=lambda: ConvergenceMonitor(
+                                tol, int(self.n_iter), bool(self.verbose), 1.0, "CategoricalHMM"),
+                            warn=False, mstep_on_converge=True,
+                            score_final=bool(self.score_final),
+                            rebase_on_zeros=clipping)
+        ll = best.log_likelihood
+        self._store_fit(best, log_likelihood=ll, sizes=sizes, multi=multi, codec=codec,
+                        mech=mech, parents=parents, names=names, delta=delta_fixed,
+                        monitor=best.extra["monitor"])
+        return self
 
-            def mstep(stats):
-                return self._mstep(stats, current["theta"], priors)
-
-            monitor = ConvergenceMonitor(tol, int(self.n_iter), bool(self.verbose), 1.0,
-                                         "CategoricalHMM")
-            log_prior = (lambda th: self._log_prior(th, pseudo)) if use_prior else None
-            res = run_em(estep, mstep, theta0, max_iter=int(self.n_iter), tol=tol, scale=1.0,
-                         monitor=monitor, log_prior=log_prior)
-            res.extra["monitor"] = monitor
-            return res
-
-        best = fit_with_restarts(fit_one, int(self.n_init), rng,
-                                 estimator_name="CategoricalHMM", max_iter=int(self.n_iter))
-        theta = best.theta
+    def _set_fitted_params(self, theta, *, sizes, multi, codec, mech, parents, names, delta,
+                           monitor):
+        K = theta[0].shape[0]
         self.startprob_ = theta[0]
         self.transmat_ = theta[1]
         tables = list(theta[2:])
-        if state_mis:
-            tables, self.missingprob_ = _split(tables)
+        state = [c for c, pa in parents.items() if pa == ("state",)]
+        q = np.zeros((K, len(sizes)))
+        for c in state:
+            (B,), qc = _split([tables[c]])
+            tables[c] = B
+            q[:, c] = qc[:, 0]
         self.emissionprob_ = list(tables) if multi else tables[0]
         self.n_features_ = list(sizes) if multi else sizes[0]
-        self.monitor_ = best.extra["monitor"]
-        self.log_likelihood_ = best.log_likelihood
-        self.history_ = list(best.history)
-        self.n_iter_ = best.n_iter
-        self.converged_ = best.converged
-        return self
+        if self.n_features is None:                # hmmlearn writes n_features after fit
+            self.n_features = self.n_features_
+        self._codec_ = codec
+        self.categories_ = [list(lab) if lab is not None else list(range(m))
+                            for lab, m in zip(codec.labels, sizes)]
+        if codec.from_frame and not codec.series:
+            self.feature_names_in_ = np.asarray([str(n) for n in codec.names], dtype=object)
+        self.monitor_ = monitor
+        if mech is None:
+            return
+        self._mech_obj_ = mech
+        out, pa_out = {}, {}
+        for c, pa in parents.items():
+            if c in state:
+                out[names[c]] = np.column_stack([1.0 - q[:, c], q[:, c]])
+            else:
+                out[names[c]] = delta[c]
+            pa_out[names[c]] = tuple("state" if p == "state" else names[p] for p in pa)
+        self.missingness_ = out
+        self.missingness_parents_ = pa_out
+        if mech == "state":
+            self.missingprob_ = q
+
+    def _log_prior(self, theta, pseudo, state=()):
+        """Log Dirichlet prior of theta (on the observed-symbol tables)."""
+        if state:
+            theta = list(theta)
+            for c in state:
+                (B,), _ = _split([theta[2 + c]])
+                theta[2 + c] = B
+        return dirichlet_log_prior(theta, pseudo)
 
     # ----------------------------------------------------------------- scoring
     def _fitted_inputs(self, X, lengths):
-        check_is_fitted(self, "emissionprob_")
-        sizes = self.n_features_ if isinstance(self.n_features_, list) else [self.n_features_]
-        codes, sizes, _ = self._validate_X(X, sizes if len(sizes) > 1 else sizes[0])
+        sizes = self._sizes()
+        K = check_int(self.n_components, "n_components", low=1)
+        codes, sizes, _, _ = self._validate_X(X, sizes if len(sizes) > 1 else sizes[0])
         offsets = check_lengths(lengths, codes.shape[0])
-        theta = self._theta_from_attrs(int(self.n_components), sizes)
-        if self.missingness == "state":
-            codes = _recode_missing(codes, sizes)
-        return codes, offsets, theta
+        theta = self._theta_from_attrs(K, sizes)
+        state = self._state_channels(None, len(sizes))
+        delta_seq = None           # the MCAR / MAR part of a fitted mechanism, per sequence
+        if hasattr(self, "missingness_parents_"):
+            delta_seq = _delta_per_sequence(codes, offsets, self._index_parents(),
+                                            self._delta_by_index())
+        if state:
+            codes = _recode_missing(codes, sizes, state)
+        return codes, offsets, theta, delta_seq
+
+    def _index_parents(self):
+        names = self._channel_names()
+        idx = {n: i for i, n in enumerate(names)}
+        return {idx[n]: tuple("state" if p == "state" else idx[p] for p in pa)
+                for n, pa in self.missingness_parents_.items()}
+
+    def _delta_by_index(self):
+        names = self._channel_names()
+        return {i: self.missingness_[n] for i, n in enumerate(names) if n in self.missingness_}
 
     def score_sequences(self, X, lengths=None):
-        """Log-likelihood of every sequence.
+        """Log-likelihood of every sequence (with a fitted mechanism: of the
+        observations and their missingness pattern).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,) or (n_samples, n_channels)
-            Integer codes, ``-1`` = missing.
+        X : array-like of shape (n_samples,) or (n_samples, n_channels), Series or DataFrame
+            Integer codes, ``-1`` = missing, or labels.
         lengths : array-like of int, optional
 
         Returns
         -------
         ndarray of shape (n_sequences,)
         """
-        codes, offsets, theta = self._fitted_inputs(X, lengths)
+        codes, offsets, theta, delta_seq = self._fitted_inputs(X, lengths)
         ll, _, _ = self._run_fb(codes, offsets, theta, check_n_jobs(self.n_jobs), counts=False)
-        return ll
+        return ll if delta_seq is None else ll + delta_seq
 
     def score(self, X, lengths=None):
-        """Total log-likelihood ``log p(X)`` (missing entries marginalised).
+        """Total log-likelihood ``log p(X)`` (missing entries marginalised; hmmlearn's
+        convention: the total, not the mean).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,) or (n_samples, n_channels)
-            Integer codes, ``-1`` = missing.
+        X : array-like of shape (n_samples,) or (n_samples, n_channels), Series or DataFrame
+            Integer codes, ``-1`` = missing, or labels.
         lengths : array-like of int, optional
 
         Returns
@@ -551,22 +814,29 @@ class CategoricalHMM(BaseEstimator):
         posteriors : ndarray of shape (n_samples, n_components)
             ``p(z_t = k | X)``.
         """
-        codes, offsets, theta = self._fitted_inputs(X, lengths)
+        codes, offsets, theta, delta_seq = self._fitted_inputs(X, lengths)
         ll, _, gamma = self._run_fb(codes, offsets, theta, check_n_jobs(self.n_jobs),
                                     counts=False, posteriors=True)
-        return float(ll.sum()), gamma
+        total = float(ll.sum()) + (float(delta_seq.sum()) if delta_seq is not None else 0.0)
+        return total, gamma
 
     def predict_proba(self, X, lengths=None):
-        """State posteriors ``p(z_t = k | X)``, shape (n_samples, n_components)."""
-        return self.score_samples(X, lengths)[1]
+        """State posteriors ``p(z_t = k | X)``, shape (n_samples, n_components); a
+        DataFrame (input index, one column per state) for pandas input."""
+        post = self.score_samples(X, lengths)[1]
+        if _is_frame_like(X):
+            pd = _require_pandas()
+            return pd.DataFrame(post, index=X.index,
+                                columns=pd.RangeIndex(post.shape[1], name="state"))
+        return post
 
     def decode(self, X, lengths=None, algorithm=None):
         """Most likely state sequence.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,) or (n_samples, n_channels)
-            Integer codes, ``-1`` = missing.
+        X : array-like of shape (n_samples,) or (n_samples, n_channels), Series or DataFrame
+            Integer codes, ``-1`` = missing, or labels.
         lengths : array-like of int, optional
         algorithm : {"viterbi", "map"}, optional
             Defaults to :attr:`algorithm`. ``"map"`` takes the most likely state
@@ -585,7 +855,7 @@ class CategoricalHMM(BaseEstimator):
         if algorithm == "map":
             _, post = self.score_samples(X, lengths)
             return float(np.max(post, axis=1).sum()), np.argmax(post, axis=1)
-        codes, offsets, theta = self._fitted_inputs(X, lengths)
+        codes, offsets, theta, _ = self._fitted_inputs(X, lengths)
         emitT, choff = _stack_emissions(theta[2:])
         with np.errstate(divide="ignore"):
             logemitT = np.log(emitT)
@@ -601,71 +871,93 @@ class CategoricalHMM(BaseEstimator):
     def get_stationary_distribution(self):
         """Stationary distribution of ``transmat_`` (left eigenvector for eigenvalue 1)."""
         check_is_fitted(self, "transmat_")
-        vals, vecs = np.linalg.eig(np.asarray(self.transmat_, dtype=np.float64).T)
+        K = check_int(self.n_components, "n_components", low=1)
+        trans = check_table(self.transmat_, (K, K), "transmat_")
+        vals, vecs = np.linalg.eig(trans.T)
         v = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
         return v / v.sum()
 
-    def _n_parameters(self):
-        K = int(self.n_components)
-        sizes = self.n_features_ if isinstance(self.n_features_, list) else [self.n_features_]
+    @property
+    def n_parameters(self):
+        """Free parameters: ``(K - 1) + K (K - 1) + Σ_c K (M_c - 1)`` (plus the fitted
+        missingness mechanism's)."""
+        K = check_int(self.n_components, "n_components", low=1)
+        sizes = self._sizes()
         n = (K - 1) + K * (K - 1) + sum(K * (m - 1) for m in sizes)
-        return n + (K * len(sizes) if self.missingness == "state" else 0)
+        for d in getattr(self, "missingness_", {}).values():
+            n += int(np.prod(np.shape(d)[:-1], dtype=np.int64))
+        return n
+
+    def _n_parameters(self):
+        """Alias of :attr:`n_parameters` (kept for earlier code)."""
+        return self.n_parameters
+
+    def _n_samples(self, X):
+        if X is None:
+            raise TypeError("X must be an array-like of observations (n_samples,) or "
+                            "(n_samples, n_channels); got None.")
+        return len(X) if _is_frame_like(X) else int(np.shape(_as_array(X, "X"))[0])
 
     def aic(self, X, lengths=None):
         """Akaike information criterion ``-2 log p(X) + 2 n_params`` (lower is better)."""
-        return -2 * self.score(X, lengths) + 2 * self._n_parameters()
+        self._n_samples(X)
+        return -2 * self.score(X, lengths) + 2 * self.n_parameters
 
     def bic(self, X, lengths=None):
         """Bayesian information criterion ``-2 log p(X) + n_params log(n_samples)``."""
-        n = len(np.asarray(X))
-        return -2 * self.score(X, lengths) + self._n_parameters() * np.log(n)
+        n = self._n_samples(X)
+        return -2 * self.score(X, lengths) + self.n_parameters * np.log(n)
 
     # ------------------------------------------------------------ generation
-    def sample(self, n_samples=1, random_state=None, currstate=None):
+    def sample(self, n_samples=1, random_state=None, currstate=None, *, as_frame=None):
         """Draw a sequence from the model.
 
         Parameters
         ----------
         n_samples : int, default=1
         random_state : int, Generator or None
-            Defaults to the estimator's ``random_state``.
+            ``None``: the estimator's ``random_state`` (hmmlearn's rule).
         currstate : int, optional
             State of the first sample (instead of drawing it from ``startprob_``).
+        as_frame : bool, optional
+            Return X as a DataFrame with the fitted column names and labels;
+            default: whether the model was fitted on a DataFrame / Series.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, 1) or (n_samples, n_channels)
-            Symbol codes (int).
+        X : ndarray of shape (n_samples, 1) or (n_samples, n_channels), or DataFrame
+            Symbol codes (int); ``-1`` for entries a state-dependent mechanism
+            drew as missing.
         state_sequence : ndarray of shape (n_samples,)
-
-        With ``missingness="state"`` missing entries (-1) are drawn as well.
         """
-        check_is_fitted(self, "emissionprob_")
-        K = int(self.n_components)
-        sizes = self.n_features_ if isinstance(self.n_features_, list) else [self.n_features_]
+        n = check_int(n_samples, "n_samples", low=1)
+        K = check_int(self.n_components, "n_components", low=1)
+        sizes = self._sizes()
         theta = self._theta_from_attrs(K, sizes)
-        rng = check_random_state(self.random_state if random_state is None else random_state)
-        n = int(n_samples)
-        if n < 1:
-            raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
-        states = np.empty(n, dtype=np.intp)
-        cum_t = np.cumsum(theta[1], axis=1)
-        u = rng.random(n)
-        if currstate is None:
-            states[0] = min(int(np.searchsorted(np.cumsum(theta[0]), u[0], side="right")), K - 1)
-        else:
-            if not 0 <= int(currstate) < K:
+        rng = method_rng(self, random_state)
+        if currstate is not None:
+            currstate = check_int(currstate, "currstate")
+            if not 0 <= currstate < K:
                 raise ValueError(f"currstate must be in 0..{K - 1}; got {currstate!r}.")
-            states[0] = int(currstate)
+        states = np.empty(n, dtype=np.intp)
+        u = rng.random(n)
+        states[0] = currstate if currstate is not None else \
+            draw_categorical(rng, theta[0], u[:1])[0]
         for t in range(1, n):
-            states[t] = min(int(np.searchsorted(cum_t[states[t - 1]], u[t], side="right")), K - 1)
+            states[t] = draw_categorical(rng, theta[1][states[t - 1]], u[t:t + 1])[0]
         X = np.empty((n, len(sizes)), dtype=np.intp)
+        state = self._state_channels(None, len(sizes))
         for c, table in enumerate(theta[2:]):
-            cum_e = np.cumsum(table, axis=1)[states]
-            X[:, c] = np.minimum((rng.random(n)[:, None] >= cum_e).sum(axis=1),
-                                 table.shape[1] - 1)
-            if self.missingness == "state":          # the extra symbol means "missing"
+            X[:, c] = draw_categorical(rng, table[states])
+            if c in state:                    # the extra symbol means "missing"
                 X[X[:, c] == sizes[c], c] = MISSING
+        codec = getattr(self, "_codec_", None)
+        if as_frame is None:
+            as_frame = codec is not None and codec.from_frame
+        if as_frame:
+            if codec is None or not codec.from_frame:
+                codec = ColumnCodec(list(range(len(sizes))), [None] * len(sizes))
+            return codec.series_or_frame(X), states
         return X, states
 
     def impute(self, X, lengths=None, method="map", random_state=None):
@@ -676,30 +968,31 @@ class CategoricalHMM(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,) or (n_samples, n_channels)
-            Integer codes, ``-1`` = missing.
+        X : array-like of shape (n_samples,) or (n_samples, n_channels), Series or DataFrame
+            Integer codes, ``-1`` = missing, or labels.
         lengths : array-like of int, optional
         method : {"map", "sample"}, default="map"
             The most probable symbol, or a draw.
         random_state : int, Generator or None
-            For ``method="sample"``; defaults to the estimator's ``random_state``.
+            For ``method="sample"``; ``None``: the estimator's ``random_state``.
 
         Returns
         -------
-        ndarray of the shape of X (int), no ``-1`` left.
+        ndarray of the shape of X (int), no ``-1`` left; for pandas input the same
+        type (Series / DataFrame) with the input's index and labels.
         """
         if method not in ("map", "sample"):
             raise ValueError(f"method must be 'map' or 'sample'; got {method!r}.")
-        codes, offsets, theta = self._fitted_inputs(X, lengths)
+        codes, offsets, theta, _ = self._fitted_inputs(X, lengths)
         ll, _, gamma = self._run_fb(codes, offsets, theta, check_n_jobs(self.n_jobs),
                                     counts=False, posteriors=True)
         out = codes.astype(np.intp)
-        rng = check_random_state(self.random_state if random_state is None else random_state)
-        tables = theta[2:]
+        rng = method_rng(self, random_state)
+        tables = list(theta[2:])
         missing_code = [MISSING] * len(tables)
-        if self.missingness == "state":
-            missing_code = [t.shape[1] - 1 for t in tables]
-            tables, _ = _split(tables)
+        for c in self._state_channels(None, len(tables)):
+            missing_code[c] = tables[c].shape[1] - 1
+            (tables[c],), _ = _split([tables[c]])
         for c, table in enumerate(tables):
             rows = np.flatnonzero(codes[:, c] == missing_code[c])
             if rows.size == 0:
@@ -708,7 +1001,59 @@ class CategoricalHMM(BaseEstimator):
             if method == "map":
                 out[rows, c] = np.argmax(pred, axis=1)
             else:
-                cum = np.cumsum(pred, axis=1)
-                u = rng.random(rows.size)[:, None] * cum[:, -1:]
-                out[rows, c] = np.minimum((u >= cum).sum(axis=1), table.shape[1] - 1)
-        return out if np.asarray(X).ndim == 2 else out[:, 0]
+                out[rows, c] = draw_categorical(rng, pred)
+        if _is_frame_like(X):
+            codec = self._codec_ if getattr(self, "_codec_", None) is not None and \
+                self._codec_.from_frame else None
+            if codec is None:
+                names = [X.name] if _is_series(X) else list(X.columns)
+                codec = ColumnCodec(names, [None] * len(names), series=_is_series(X))
+            if _is_series(X):
+                return codec.series_or_frame(out, index=X.index)
+            return codec.frame(out, index=X.index, columns=list(X.columns))
+        return out if np.ndim(_as_array(X, "X")) == 2 else out[:, 0]
+
+
+def _is_frame_like(X) -> bool:
+    return _is_dataframe(X) or _is_series(X)
+
+
+def _closed_form_delta(codes, parents, sizes):
+    """δ of the channels whose indicator does not depend on the state (MCAR: no parents;
+    MAR: other, always-observed channels), by closed-form MLE (they separate from θ), and
+    their log-likelihood term. Returns ({channel: table}, float)."""
+    out, total = {}, 0.0
+    for c, pa in parents.items():
+        if pa == ("state",):
+            continue
+        m = (codes[:, c] == MISSING).astype(np.int64)
+        for p in pa:
+            bad = np.flatnonzero(codes[:, p] == MISSING)
+            if bad.size:
+                raise ValueError(f"MAR: the indicator of channel {c} depends on channel {p}, "
+                                 f"which is missing at row {int(bad[0])}; under MAR an indicator "
+                                 "may depend only on always-observed values (that would be "
+                                 "MNAR).")
+        shape = tuple(sizes[p] for p in pa) + (2,)
+        counts = np.zeros(shape)
+        idx = tuple(codes[:, p] for p in pa) + (m,)
+        np.add.at(counts, idx, 1.0)
+        table = normalize(counts)
+        out[c] = table
+        with np.errstate(divide="ignore"):
+            total += float(np.sum(np.where(counts > 0, counts * np.log(table), 0.0)))
+    return out, total
+
+
+def _delta_per_sequence(codes, offsets, parents, delta):
+    """Per-sequence log-likelihood of the missingness pattern of the channels whose
+    indicator does not depend on the state (MCAR / MAR tables ``delta``)."""
+    per_step = np.zeros(codes.shape[0])
+    for c, pa in parents.items():
+        if pa == ("state",):
+            continue
+        m = (codes[:, c] == MISSING).astype(np.int64)
+        idx = tuple(codes[:, p] for p in pa) + (m,)
+        with np.errstate(divide="ignore"):
+            per_step += np.log(delta[c][idx])
+    return np.add.reduceat(per_step, offsets[:-1])

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._base import BaseEstimator, check_is_fitted, check_random_state
+from ._base import BaseEstimator, check_is_fitted, check_random_state, sklearn_tags
+from .data import _is_dataframe, _require_pandas
 
 __all__ = ["EMImputer", "pool", "PooledEstimate"]
 
@@ -42,6 +43,15 @@ class EMImputer(BaseEstimator):
     model_ : estimator
         The fitted copy of ``model``.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame.
+
+    Notes
+    -----
+    Output types follow scikit-learn's ``set_output``: ``"default"`` gives what the
+    model's ``impute`` gives (an array for array input; a labelled DataFrame with the
+    input's index for DataFrame input, as every emfast model does), ``"pandas"``
+    always a DataFrame with the columns of :meth:`get_feature_names_out`.
 
     Examples
     --------
@@ -56,6 +66,52 @@ class EMImputer(BaseEstimator):
         self.strategy = strategy
         self.n_imputations = n_imputations
         self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        return sklearn_tags(self, transformer=True)
+
+    def set_output(self, *, transform=None):
+        """Choose the output container of ``transform`` / ``fit_transform`` (scikit-learn's
+        API): ``"default"``, ``"pandas"``, or ``None`` (unchanged). Returns self."""
+        if transform is None:
+            return self
+        if transform not in ("default", "pandas"):
+            raise ValueError(f"set_output(transform={transform!r}) is not supported; use "
+                             "'default' or 'pandas'.")
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: the fitted DataFrame's columns, else ``input_features``,
+        else ``x0, x1, ...`` (scikit-learn's convention)."""
+        check_is_fitted(self, "model_")
+        n = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            names = list(self.feature_names_in_)
+            if input_features is not None and list(map(str, input_features)) != names:
+                raise ValueError(f"input_features {list(input_features)!r} is not equal to "
+                                 f"feature_names_in_ {names!r}.")
+        elif input_features is not None:
+            names = [str(f) for f in input_features]
+            if len(names) != n:
+                raise ValueError(f"input_features should have length equal to number of "
+                                 f"features ({n}), got {len(names)}.")
+        else:
+            names = [f"x{i}" for i in range(n)]
+        return np.asarray(names, dtype=object)
+
+    def _wrap(self, out, X):
+        config = getattr(self, "_sklearn_output_config", {}).get("transform", "default")
+        if config != "pandas":
+            return out
+        pd = _require_pandas()
+        names = list(self.get_feature_names_out())
+        index = X.index if _is_dataframe(X) else None
+        if _is_dataframe(out):
+            out = out.copy()
+            out.columns = names
+            return out
+        return pd.DataFrame(out, columns=names, index=index)
 
     def _check_params(self):
         if self.strategy not in ("map", "sample"):
@@ -83,7 +139,14 @@ class EMImputer(BaseEstimator):
             model = copy.deepcopy(self.model)
         model.fit(X)
         self.model_ = model
-        self.n_features_in_ = int(np.shape(X)[1]) if np.ndim(X) == 2 else None
+        n = getattr(model, "n_features_in_", None)
+        if n is None:
+            n = len(X.columns) if _is_dataframe(X) else int(np.asarray(X).shape[-1])
+        self.n_features_in_ = int(n)
+        if _is_dataframe(X):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        else:
+            self.__dict__.pop("feature_names_in_", None)
         return self
 
     def transform(self, X):
@@ -92,9 +155,9 @@ class EMImputer(BaseEstimator):
         check_is_fitted(self, "model_")
         self._check_params()
         if self.strategy == "map":
-            return self.model_.impute(X, method="map")
+            return self._wrap(self.model_.impute(X, method="map"), X)
         rng = check_random_state(self.random_state)
-        outs = [self.model_.impute(X, method="sample", random_state=rng)
+        outs = [self._wrap(self.model_.impute(X, method="sample", random_state=rng), X)
                 for _ in range(int(self.n_imputations))]
         return outs[0] if len(outs) == 1 else outs
 

@@ -180,6 +180,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         self.warm_start = warm_start
         self.missingness = missingness
 
+    def __sklearn_tags__(self):
+        return sklearn_tags(self)
+
     # ------------------------------------------------------------------
     # data
     # ------------------------------------------------------------------
