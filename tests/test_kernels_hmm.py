@@ -177,7 +177,7 @@ def test_kernel_bad_input(rng):
     frame = np.ones((4, 2))
     with pytest.raises(ValueError, match=r"transmat must have shape \(2, 2\)"):
         kernels.forward_backward(frame, start, np.ones((3, 3)) / 3)
-    with pytest.raises(ValueError, match=r"startprob must sum to 1"):
+    with pytest.raises(ValueError, match=r"startprob: its \(only\) row sums to"):
         kernels.forward_backward(frame, [0.5, 0.6], trans)
     with pytest.raises(ValueError, match=r"frame_likelihood must be finite and non-negative"):
         kernels.forward_backward(-frame, start, trans)

@@ -24,10 +24,11 @@ import os
 import numpy as np
 
 from . import _kernels
-from ._base import check_n_jobs
+from ._base import check_n_jobs, raise_for_status
 from ._blocks import plan_blocks
 from ._config import check_memory, config_context, get_config
 from .data import check_lengths
+from .em import check_table
 
 __all__ = ["forward_backward", "viterbi"]
 
@@ -99,22 +100,14 @@ def _lane_multiple(U=None):
 
 
 def _check_chain(startprob, transmat, K=None):
-    start = np.ascontiguousarray(startprob, dtype=np.float64)
-    trans = np.ascontiguousarray(transmat, dtype=np.float64)
-    if start.ndim != 1 or start.size == 0:
-        raise ValueError(f"startprob must be a non-empty 1-D array; got shape {start.shape}.")
-    k = start.shape[0] if K is None else K
-    if start.shape != (k,):
-        raise ValueError(f"startprob must have shape ({k},); got {start.shape}.")
-    if trans.shape != (k, k):
-        raise ValueError(f"transmat must have shape ({k}, {k}); got {trans.shape}.")
-    for name, arr in (("startprob", start), ("transmat", trans)):
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name} must be finite and non-negative.")
-        sums = arr.sum(axis=-1)
-        if not np.allclose(sums, 1.0, rtol=0, atol=1e-8):
-            raise ValueError(f"{name} must sum to 1 along its last axis; got sums {sums!r}.")
-    return start, trans
+    """startprob (K,) and transmat (K, K), checked by the one table validator."""
+    if K is None:
+        K = int(np.shape(startprob)[0]) if np.ndim(startprob) == 1 and np.size(startprob) else -1
+        if K < 0:
+            raise ValueError(f"startprob must be a non-empty 1-D array; got shape "
+                             f"{np.shape(startprob)}.")
+    return (check_table(startprob, (K,), "startprob"),
+            check_table(transmat, (K, K), "transmat"))
 
 
 def _check_frame(frame, name):
@@ -131,13 +124,9 @@ def _check_frame(frame, name):
 
 
 def _raise_status(status, bad_t, offsets, what):
-    bad = np.flatnonzero(status)
-    if bad.size:
-        s = int(bad[0])
-        t = int(bad_t[s])
-        raise ValueError(
-            f"Sequence {s} has probability 0 at t={t} (row {int(offsets[s]) + t} of X) under every "
-            f"state: {what}")
+    raise_for_status(status, lambda s_: (
+        f"Sequence {s_} has probability 0 at t={int(bad_t[s_])} (row "
+        f"{int(offsets[s_]) + int(bad_t[s_])} of X) under every state: {what}"))
 
 
 def _slab(n_rows, n, zero=True):
