@@ -5,6 +5,7 @@ import pytest
 import emfast
 
 hmmlearn_hmm = pytest.importorskip("hmmlearn.hmm")
+pytestmark = pytest.mark.peer
 
 
 @pytest.mark.parametrize("implementation", ["log", "scaling"])
