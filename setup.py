@@ -8,8 +8,17 @@ EMFAST_CYTHON_DEBUG=1
     corrupting memory. The test suite must pass in this mode too.
 EMFAST_NO_OPENMP=1
     Build without OpenMP even if the compiler supports it (kernels run serially).
+EMFAST_NO_AVX2=1
+    Do not build ``emfast._kernels_avx2`` (the HMM kernels compiled with
+    ``-mavx2 -mfma``, used at run time only on CPUs that have both).
+
+Templates: every ``src/emfast/*.pxi.in`` is rendered with Cython's Tempita into
+the ``.pxi`` of the same name before cythonize runs (the rendered files are
+build outputs, not kept in git; an sdist must contain the ``.pxi.in`` files).
 """
+import glob
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -22,6 +31,40 @@ from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("EMFAST_CYTHON_DEBUG", "0") not in ("", "0")
 NO_OPENMP = os.environ.get("EMFAST_NO_OPENMP", "0") not in ("", "0")
+NO_AVX2 = os.environ.get("EMFAST_NO_AVX2", "0") not in ("", "0")
+
+
+def _render_templates():
+    """Render src/emfast/*.pxi.in with Tempita (only rewrite a .pxi whose text changed)."""
+    from Cython import Tempita
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for src in glob.glob(os.path.join(here, "src", "emfast", "*.pxi.in")):
+        dst = src[:-3]
+        with open(src, encoding="utf-8") as f:
+            text = Tempita.sub(f.read())
+        text = f"# Generated from {os.path.basename(src)} by setup.py; do not edit.\n" + text
+        old = None
+        if os.path.exists(dst):
+            with open(dst, encoding="utf-8") as f:
+                old = f.read()
+        if text != old:
+            with open(dst, "w", encoding="utf-8") as f:
+                f.write(text)
+
+
+def _avx2_flags():
+    """Compile flags for the AVX2 + FMA copy of the HMM kernels, or None to skip it."""
+    if NO_AVX2 or sys.platform == "win32":
+        return None
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    if "arm64" in os.environ.get("ARCHFLAGS", ""):
+        return None
+    return ["-mavx2", "-mfma"]
+
+
+_render_templates()
 
 
 def _openmp_flags():
@@ -72,22 +115,33 @@ directives = {
     "embedsignature": True,
 }
 
-ext = Extension(
+macros = [
+    ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+    ("EMFAST_HAVE_OPENMP", "1" if omp_c else "0"),
+    ("EMFAST_DEBUG_BUILD", "1" if DEBUG else "0"),
+]
+exts = [Extension(
     "emfast._kernels",
     sources=["src/emfast/_kernels.pyx"],
     include_dirs=[np.get_include()],
-    define_macros=[
-        ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-        ("EMFAST_HAVE_OPENMP", "1" if omp_c else "0"),
-        ("EMFAST_DEBUG_BUILD", "1" if DEBUG else "0"),
-    ],
+    define_macros=macros,
     extra_compile_args=extra_c,
     extra_link_args=omp_l,
-)
+)]
+avx2 = _avx2_flags()
+if avx2 is not None:
+    exts.append(Extension(
+        "emfast._kernels_avx2",
+        sources=["src/emfast/_kernels_avx2.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=macros,
+        extra_compile_args=extra_c + avx2,
+        extra_link_args=omp_l,
+    ))
 
 setup(
     ext_modules=cythonize(
-        [ext],
+        exts,
         compiler_directives=directives,
     ),
     cmdclass={"build_ext": build_ext},

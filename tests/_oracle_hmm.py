@@ -50,3 +50,31 @@ def hmm_by_enumeration(start, trans, tables, x):
         emit.append(E)
     return dict(loglik=np.log(Z), gamma=gamma, xi=xi, emit=emit, start_counts=gamma[0].copy(),
                 viterbi_path=np.array(best_path), viterbi_logp=np.log(best_p))
+
+
+def fb_reference(start, trans, frame):
+    """Textbook scaled forward-backward of one sequence (NumPy, normalise every step).
+
+    ``frame`` (T, K) emission likelihoods. Returns (loglik, gamma (T, K), xi (K, K)
+    summed over t). Independent of the kernels' power-of-two scaling and layout.
+    """
+    frame = np.asarray(frame, dtype=float)
+    T, K = frame.shape
+    alpha = np.empty((T, K))
+    c = np.empty(T)
+    a = start * frame[0]
+    for t in range(T):
+        if t:
+            a = (alpha[t - 1] @ trans) * frame[t]
+        c[t] = a.sum()
+        alpha[t] = a / c[t]
+    beta = np.ones(K)
+    gamma = np.empty((T, K))
+    xi = np.zeros((K, K))
+    gamma[T - 1] = alpha[T - 1]
+    for t in range(T - 1, 0, -1):
+        tmp = frame[t] * beta / c[t]
+        xi += trans * np.outer(alpha[t - 1], tmp)
+        beta = trans @ tmp
+        gamma[t - 1] = alpha[t - 1] * beta
+    return np.log(c).sum(), gamma, xi

@@ -402,37 +402,6 @@ def test_specialised_state_counts_match_generic_frames_path(rng, K):
     np.testing.assert_allclose(stats.start, post2[offsets[:-1]].sum(0), rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("K", [3, 4, 6, 16])
-def test_stored_and_recovered_scale_factors_agree(rng, K):
-    # the kernel stores the scale factors when they fit in memory, otherwise it recovers
-    # them in the backward pass; both modes must give the same E-step
-    from emfast import _kernels
-    from emfast.kernels import _slab
-    start, trans, tables = random_model(rng, K, [5, 2])
-    lengths = [40, 7, 1, 25]
-    X, _ = simulate(rng, start, trans, tables, lengths, p_missing=0.15)
-    codes = X.astype(np.int32)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    emitT, choff = _stack_emissions(tables)
-    out = []
-    for use_scale in (True, False):
-        n_thr, S = 2, len(lengths)
-        blocks = np.array([0, 1, 3, 4], dtype=np.int64)     # 3 blocks of sequences
-        ll, status, bad = np.empty(S), np.zeros(S, np.int32), np.zeros(S, np.int64)
-        cs, ct, ce = _slab(3, K), _slab(3, K * K), _slab(3, emitT.size)
-        gamma = np.empty((len(X), K))
-        _kernels.hmm_estep_codes(codes, offsets, blocks, start, trans,
-                                 np.ascontiguousarray(trans.T),
-                                 emitT, choff, ll, status, bad, _slab(n_thr, 40 * K, False),
-                                 _slab(n_thr, 40, False) if use_scale else np.empty((1, 1)),
-                                 _slab(n_thr, 7 * K, False), cs, ct, ce, gamma, True,
-                                 use_scale, n_thr)
-        assert not status.any()
-        out.append((ll, gamma, cs.sum(0), ct.sum(0), ce.sum(0)))
-    for a, b in zip(*out):
-        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
-
-
 def test_priors_below_one_are_monotone():
     """Issue 14 item 10: hmmlearn's rule max(prior - 1 + c, 0) with concentrations below 1;
     the monitored objective is ll + Σ_{θ>0} (α-1) log θ on the current support (rebased

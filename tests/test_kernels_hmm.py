@@ -1,10 +1,108 @@
-"""Tests of the public low-level HMM kernels (emfast.kernels)."""
+"""Tests of the HMM forward-backward kernels (emfast.kernels and the compiled hmm_fb).
+
+Every code path of the kernel family is pinned here: the lanes kernel at every lane
+multiple U, with the literal-K copies and the generic one, ragged lengths (padded
+lanes, empty lanes), all-missing sequences; the single path (states across the SIMD
+lanes, K not a multiple of the vector width), full and checkpointed; the exact
+rescaling of tiny / huge probabilities; both compiled builds (portable, AVX2); and
+bit-identical results for 1, 2 and 3 threads.
+"""
 import numpy as np
 import pytest
 
-from emfast import kernels
+import emfast
+from emfast import _kernels, kernels
+from emfast.hmm import _stack_emissions
 
-from _oracle_hmm import hmm_by_enumeration
+from _oracle_hmm import fb_reference, hmm_by_enumeration
+
+SIMDS = ["portable"] + (["avx2"] if kernels._load_avx2() is not None
+                        and _kernels.cpu_has_avx2_fma() else [])
+US, LITERAL_KS = _kernels.lane_variants()
+
+
+@pytest.fixture(params=SIMDS)
+def simd(request):
+    old = kernels._set_simd(request.param)
+    yield request.param
+    kernels._set_simd(old)
+
+
+def _run_codes(codes, lengths, start, trans, tables, *, n_jobs=1, posteriors=True, **kw):
+    """The categorical E-step through kernels._run with the path overrides."""
+    codes = np.ascontiguousarray(np.asarray(codes).reshape(len(codes), -1), dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    emitT, choff = _stack_emissions(tables)
+    K = len(start)
+    W = kernels._hmm.simd_width()
+    Kp = -(-K // W) * W
+    emitTp = np.zeros((emitT.shape[0], Kp))
+    emitTp[:, :K] = emitT
+    return kernels._run(codes, None, offsets, np.asarray(start, float), np.asarray(trans, float),
+                        emitTp, choff, n_jobs, counts=True, posteriors=posteriors,
+                        post_dtype=np.float64, what="x", max_memory=kw.pop("max_memory", None),
+                        **kw)
+
+
+def _run_frames(frame, lengths, start, trans, *, n_jobs=1, **kw):
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    K = len(start)
+    W = kernels._hmm.simd_width()
+    return kernels._run(np.zeros((0, 1), np.int32), np.ascontiguousarray(frame), offsets,
+                        np.asarray(start, float), np.asarray(trans, float),
+                        np.zeros((1, -(-K // W) * W)), np.zeros(2, np.int64), n_jobs,
+                        counts=True, posteriors=True, post_dtype=frame.dtype, what="x",
+                        max_memory=kw.pop("max_memory", None), **kw)
+
+
+def _frames_of(x, tables):
+    """Emission likelihoods (N, K) of codes (N, C) (missing -> 1)."""
+    K = tables[0].shape[0]
+    F = np.ones((len(x), K))
+    for c, B in enumerate(tables):
+        obs = x[:, c] >= 0
+        F[obs] *= B[:, x[obs, c]].T
+    return F
+
+
+def _reference(start, trans, tables, x, lengths):
+    """NumPy scaled forward-backward per sequence: ll, gamma, start, xi, emission counts."""
+    F = _frames_of(x, tables)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    K = len(start)
+    ll, gamma = [], np.empty((len(x), K))
+    cs, xi = np.zeros(K), np.zeros((K, K))
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        l, g, q = fb_reference(start, trans, F[a:b])
+        ll.append(l)
+        gamma[a:b] = g
+        cs += g[0]
+        xi += q
+    emit = []
+    for c, B in enumerate(tables):
+        E = np.zeros_like(B)
+        for k in range(B.shape[1]):
+            E[:, k] = gamma[x[:, c] == k].sum(0)
+        emit.append(E)
+    return np.array(ll), gamma, cs, xi, emit
+
+
+def _check(out, ref, tables, rtol=1e-10):
+    ll, cs, xi, E, gamma = out
+    rll, rgamma, rcs, rxi, remit = ref
+    np.testing.assert_allclose(ll, rll, rtol=rtol, atol=1e-13)
+    np.testing.assert_allclose(gamma, rgamma, rtol=rtol, atol=1e-13)
+    np.testing.assert_allclose(cs, rcs, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(xi, rxi, rtol=rtol, atol=1e-12)
+    o = 0
+    for B, RE in zip(tables, remit):
+        np.testing.assert_allclose(E[o:o + B.shape[1]].T, RE, rtol=rtol, atol=1e-11)
+        o += B.shape[1]
+
+
+def _model_multi(rng, K, sizes):
+    return (rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), size=K),
+            [rng.dirichlet(np.ones(m), size=K) for m in sizes])
 
 
 def _model(rng, K, M):
@@ -79,7 +177,7 @@ def test_kernel_bad_input(rng):
     frame = np.ones((4, 2))
     with pytest.raises(ValueError, match=r"transmat must have shape \(2, 2\)"):
         kernels.forward_backward(frame, start, np.ones((3, 3)) / 3)
-    with pytest.raises(ValueError, match=r"startprob must sum to 1"):
+    with pytest.raises(ValueError, match=r"startprob: its \(only\) row sums to"):
         kernels.forward_backward(frame, [0.5, 0.6], trans)
     with pytest.raises(ValueError, match=r"frame_likelihood must be finite and non-negative"):
         kernels.forward_backward(-frame, start, trans)
@@ -110,45 +208,247 @@ def test_forward_backward_same_bits_for_any_thread_count(rng):
             np.testing.assert_array_equal(a, b)
 
 
-def test_sequence_blocks():
-    from emfast.kernels import _seq_blocks
-    offsets = np.concatenate([[0], np.cumsum([10] * 200)])
-    ptr = _seq_blocks(offsets)
-    assert ptr[0] == 0 and ptr[-1] == 200 and len(ptr) == 65 and np.all(np.diff(ptr) > 0)
-    assert set(np.diff(ptr)) <= {3, 4}                       # about equal steps per block
-    # one long sequence among short ones: its block holds it alone, none is empty
-    offsets = np.concatenate([[0], np.cumsum([1] * 10 + [10_000] + [1] * 10)])
-    ptr = _seq_blocks(offsets)
-    assert ptr[0] == 0 and ptr[-1] == 21 and np.all(np.diff(ptr) > 0)
-    assert _seq_blocks(np.array([0, 7])).tolist() == [0, 1]
+def test_cpu_dispatch_reports_a_backend():
+    assert kernels.simd_backend() in ("portable", "avx2")
+    assert _kernels.simd_width() == 2
+    if "avx2" in SIMDS:
+        from emfast import _kernels_avx2
+        assert _kernels_avx2.simd_width() == 4
+    with pytest.raises(ValueError, match="EMFAST_SIMD must be"):
+        kernels._choose_simd("sse9")
 
 
-def test_kernel_rejects_bad_blocks(rng):
-    from emfast import _kernels
+@pytest.mark.parametrize("U", US)
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5, 8, 11])
+def test_lanes_match_enumeration_and_reference(rng, simd, U, K):
+    # every lane multiple, literal-K copies (2, 3, 4, 8) and the generic one (1, 5, 11);
+    # ragged lengths inside a group (padded lanes), a group with an empty lane, an
+    # all-missing sequence, length-1 sequences; two channels with missing codes
+    start, trans, tables = _model_multi(rng, K, [4, 3])
+    lengths = [6, 5, 4, 3, 6, 5, 4, 3, 3, 1, 1, 2, 5, 6, 4, 6, 3]
+    x = rng.integers(-1, 4, size=(sum(lengths), 2))
+    x[:, 1] = np.minimum(x[:, 1], 2)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    x[offsets[3]:offsets[4]] = -1                      # an all-missing sequence
+    out = _run_codes(x, lengths, start, trans, tables, lanes_U=U)
+    ref = _reference(start, trans, tables, x, lengths)
+    _check(out, ref, tables)
+    if K <= 2:        # the brute-force oracle on the short sequences too
+        for s in (0, 3, 9):
+            a, b = offsets[s], offsets[s + 1]
+            e = hmm_by_enumeration(start, trans, tables, x[a:b])
+            np.testing.assert_allclose(out[0][s], e["loglik"], rtol=1e-10)
+            np.testing.assert_allclose(out[4][a:b], e["gamma"], rtol=1e-10, atol=1e-13)
+    assert out[0][3] == 0.0 or abs(out[0][3]) < 1e-12   # all missing: log p = 0
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5, 7, 9, 16])
+def test_single_path_matches_reference(rng, simd, K):
+    # lane_cap=0: every sequence through the single path (K not a multiple of W)
+    start, trans, tables = _model_multi(rng, K, [5])
+    lengths = [30, 1, 17, 2, 41]
+    x = rng.integers(-1, 5, size=(sum(lengths), 1))
+    out = _run_codes(x, lengths, start, trans, tables, lane_cap=0)
+    _check(out, _reference(start, trans, tables, x, lengths), tables)
+
+
+@pytest.mark.parametrize("K", [3, 4, 6])
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 16, 33])
+def test_checkpointed_equals_full_pass(rng, simd, K, block):
+    # lengths that are not multiples of the block, missing codes: the same bits
+    start, trans, tables = _model_multi(rng, K, [4, 2])
+    lengths = [101, 1, 64, 37]
+    x = rng.integers(-1, 4, size=(sum(lengths), 2))
+    x[:, 1] = np.minimum(x[:, 1], 1)
+    full = _run_codes(x, lengths, start, trans, tables, lane_cap=0, ckpt=0)
+    ck = _run_codes(x, lengths, start, trans, tables, lane_cap=0, ckpt=block)
+    for a, b in zip(full, ck):
+        np.testing.assert_array_equal(a, b)
+    _check(full, _reference(start, trans, tables, x, lengths), tables)
+
+
+def test_checkpoint_chosen_from_memory_budget(rng, simd):
+    # one long sequence whose full pass (T x Kp doubles) exceeds max_memory runs
+    # checkpointed automatically, with the same answer; frames and codes
+    K, T = 5, 60_000
+    start, trans, tables = _model_multi(rng, K, [6])
+    x = rng.integers(-1, 6, size=(T, 1))
+    full = _run_codes(x, [T], start, trans, tables, ckpt=0)
+    # the full pass needs >= 3.4 MB of scratch, the posteriors 2.4 MB
+    with emfast.config_context(max_memory=3_000_000):
+        auto = _run_codes(x, [T], start, trans, tables)
+        ll, cs, xi, E, _ = kernels.estep_codes(
+            x.astype(np.int32), np.array([0, T]), start, trans, *_stack_emissions(tables), 2)
+    for a, b in zip(full, auto):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ll, full[0])
+    np.testing.assert_array_equal(xi, full[2])
+    F = _frames_of(x, tables)
+    r_full = kernels.forward_backward(F, start, trans)
+    r_ck = kernels.forward_backward(F, start, trans, max_memory=3_000_000)
+    for a, b in zip(r_full, r_ck):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="max_memory"):
+        kernels.forward_backward(F, start, trans, max_memory=1000)
+
+
+@pytest.mark.parametrize("path", ["lanes", "single", "checkpointed"])
+def test_same_bits_for_any_thread_count(rng, simd, path):
+    K = 4
+    start, trans, tables = _model_multi(rng, K, [6])
+    lengths = list(rng.integers(1, 120, size=300)) + [3000]
+    x = rng.integers(-1, 6, size=(sum(lengths), 1))
+    kw = {"lanes": {}, "single": {"lane_cap": 0}, "checkpointed": {"lane_cap": 0, "ckpt": 10}}[path]
+    ref = _run_codes(x, lengths, start, trans, tables, n_jobs=1, **kw)
+    for j in (2, 3):
+        out = _run_codes(x, lengths, start, trans, tables, n_jobs=j, **kw)
+        for a, b in zip(ref, out):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_lanes_and_single_and_builds_agree(rng):
+    # different association orders and (AVX2) fused multiply-adds: rtol 1e-12
+    K = 6
+    start, trans, tables = _model_multi(rng, K, [7, 3])
+    lengths = list(rng.integers(20, 200, size=40))
+    x = rng.integers(-1, 3, size=(sum(lengths), 2))
+    outs = []
+    for simd in SIMDS:
+        old = kernels._set_simd(simd)
+        try:
+            outs.append(_run_codes(x, lengths, start, trans, tables))
+            outs.append(_run_codes(x, lengths, start, trans, tables, lane_cap=0))
+        finally:
+            kernels._set_simd(old)
+    for o in outs[1:]:
+        for a, b in zip(outs[0], o):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("lane_cap", [None, 0])
+def test_frames_lanes_and_single(rng, simd, dtype, lane_cap):
+    K = 5
+    start, trans, tables = _model_multi(rng, K, [6])
+    lengths = [40, 33, 35, 21, 40, 38, 30, 25, 40, 7]
+    x = rng.integers(-1, 6, size=(sum(lengths), 1))
+    F = _frames_of(x, tables)
+    ll, cs, xi, _, gamma = _run_frames(F.astype(dtype), lengths, start, trans,
+                                       lane_cap=lane_cap)
+    rll, rgamma, rcs, rxi, _ = _reference(start, trans, tables, x, lengths)
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    assert gamma.dtype == dtype
+    np.testing.assert_allclose(ll, rll, rtol=tol)
+    np.testing.assert_allclose(gamma, rgamma, rtol=tol, atol=tol * 1e-3)
+    np.testing.assert_allclose(xi, rxi, rtol=tol, atol=tol * 1e-2)
+
+
+def test_subnormal_normaliser_reproducer(simd):
+    # issue 14 item 3: a normaliser below 2^-1022 overflowed 1/s (inf / NaN)
+    F = np.ones((3, 2))
+    F[1] = 1e-310
+    start, trans = [.5, .5], [[.9, .1], [.2, .8]]
+    ll, post, xi = kernels.forward_backward(F, start, trans)
+    G = F.copy()
+    G[1] = 1.0
+    ll2, post2, xi2 = kernels.forward_backward(G, start, trans)
+    assert np.isfinite(ll).all() and np.isfinite(post).all() and np.isfinite(xi).all()
+    np.testing.assert_allclose(ll, ll2 + np.log(1e-310), rtol=1e-14)
+    np.testing.assert_allclose(post, post2, rtol=1e-13)
+    np.testing.assert_allclose(xi, xi2, rtol=1e-13)
+
+
+@pytest.mark.parametrize("lane_cap", [None, 0])
+@pytest.mark.parametrize("tiny", [5e-324, 1e-310, 2.5e-300, 1e-200])
+def test_tiny_and_huge_probabilities_are_exact(rng, simd, lane_cap, tiny):
+    # rows scaled by a tiny or huge factor (down to the smallest subnormal): the
+    # posteriors and counts are those of the unscaled rows, log p shifts exactly;
+    # in many sequences (the lanes hand the group to the single path)
+    K = 3
+    start, trans, _ = _model_multi(rng, K, [2])
+    lengths = [12] * 9
+    G = rng.random((sum(lengths), K)) + 0.5
+    rows = np.array([3, 4, 5, 30, 50, 51, 100])
+    # rows of small integers (3 bits), scaled by 2^e: exact even as subnormals
+    G[rows] = rng.integers(1, 8, size=(len(rows), K))
+    e = np.where(np.arange(len(rows)) % 2, int(np.floor(np.log2(tiny))), 990)
+    F = G.copy()
+    F[rows] = np.ldexp(G[rows], e[:, None])
+    assert np.all(F[rows] > 0) and np.all(np.isfinite(F))
+    shift = np.zeros(len(G))
+    shift[rows] = e * np.log(2)
+    ll, cs, xi, _, post = _run_frames(F, lengths, start, trans, lane_cap=lane_cap)
+    rl, rcs, rxi, _, rpost = _run_frames(G, lengths, start, trans, lane_cap=lane_cap)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    np.testing.assert_allclose(ll, rl + np.add.reduceat(shift, offsets[:-1]), rtol=1e-13)
+    np.testing.assert_allclose(post, rpost, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(xi, rxi, rtol=1e-13)
+    np.testing.assert_allclose(cs, rcs, rtol=1e-13)
+
+
+def test_emission_row_with_subnormal_scores_finite():
+    # issue 14 item 3, categorical form: emission row [1.0, 1e-310]
+    h = emfast.CategoricalHMM(2, init_params="", n_features=2)
+    h.startprob_ = np.array([.5, .5])
+    h.transmat_ = np.array([[.9, .1], [.2, .8]])
+    h.emissionprob_ = np.array([[1.0, 1e-310], [1e-310, 1.0]])
+    h.n_features_ = 2
+    X = np.array([[0], [1], [1], [0], [1]])
+    sc = h.score(X)
+    p = h.predict_proba(X)
+    assert np.isfinite(sc) and np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-12)
+    ref = hmm_by_enumeration(h.startprob_, h.transmat_, [h.emissionprob_], X)
+    np.testing.assert_allclose(sc, ref["loglik"], rtol=1e-12)
+    np.testing.assert_allclose(p, ref["gamma"], rtol=1e-10, atol=1e-300)
+
+
+def test_zero_probability_in_a_lanes_group_names_sequence(rng, simd):
+    K = 2
+    start, trans = np.full(K, 0.5), np.full((K, K), 0.5)
+    F = np.ones((80, K))
+    F[47] = 0.0                       # sequence 4 (rows 40..49), t = 7
+    with pytest.raises(ValueError, match=r"Sequence 4 has probability 0 at t=7 \(row 47"):
+        kernels.forward_backward(F, start, trans, [10] * 8)
+
+
+def test_hmm_fb_rejects_inconsistent_plans():
     from emfast.kernels import _slab
     K, S, N = 2, 3, 9
+    W = _kernels.simd_width()
+    Kp = -(-K // W) * W
     offsets = np.array([0, 3, 6, 9], dtype=np.int64)
     start, trans = np.full(K, 0.5), np.full((K, K), 0.5)
+    sp, tp = np.zeros(Kp), np.zeros((Kp, Kp))
+    sp[:K], tp[:K, :K] = start, trans
     frame = np.ones((N, K))
 
-    def run(blocks, B=2, threads=1):
-        return _kernels.hmm_fb_frames(frame, offsets, np.asarray(blocks, dtype=np.int64), start,
-                                      trans, trans.T.copy(), np.empty(S), np.zeros(S, np.int32),
-                                      np.zeros(S, np.int64), _slab(threads, 3 * K, False),
-                                      _slab(threads, 3, False), _slab(threads, 7 * K, False),
-                                      _slab(B, K * K), np.empty((N, K)), True, True, threads)
-    run([0, 1, 3])
-    with pytest.raises(ValueError, match="block_ptr must start at 0 and end at the number"):
-        run([0, 1, 2])
-    with pytest.raises(ValueError, match="block_ptr must start at 0"):
-        run([1, 3])
-    with pytest.raises(ValueError, match="block_ptr must be non-decreasing"):
-        run([0, 2, 1, 3], B=3)
-    with pytest.raises(ValueError, match="count slabs need one row per block"):
-        run([0, 1, 2, 3], B=2)
-    with pytest.raises(ValueError, match="scratch buffers need one row per thread"):
-        _kernels.hmm_fb_frames(frame, offsets, np.array([0, 3], np.int64), start, trans,
-                               trans.T.copy(), np.empty(S), np.zeros(S, np.int32),
-                               np.zeros(S, np.int64), _slab(1, 3 * K, False),
-                               _slab(1, 3, False), _slab(1, 7 * K, False), _slab(1, K * K),
-                               np.empty((N, K)), True, True, 2)
+    def run(order=(0, 1, 2), grp=(0, 2, 3), blk=(0, 2), arena=10_000, threads=1, U=1,
+            off=offsets, rows=None):
+        B = len(blk) - 1
+        _kernels.hmm_fb(np.zeros((0, 1), np.int32), frame, np.empty((0, K), np.float32),
+                        np.asarray(off, np.int64), np.asarray(order, np.int64),
+                        np.asarray(grp, np.int64), np.asarray(blk, np.int64), start, trans,
+                        trans.T.copy(), sp, tp, tp.T.copy(), np.zeros((1, Kp)),
+                        np.zeros(2, np.int64), np.full(1, -1, np.int32), np.ones(K),
+                        np.ones(K, np.float32), np.empty(S), np.zeros(S, np.int32),
+                        np.zeros(S, np.int64), _slab(rows or threads, arena, False), _slab(B, Kp),
+                        _slab(B, K * Kp), np.zeros((1, 1)), np.empty((N, K)),
+                        np.empty((0, K), np.float32), U, 0, True, threads)
+    run()
+    with pytest.raises(ValueError, match="plan must cover every sequence"):
+        run(grp=(0, 2))
+    with pytest.raises(ValueError, match="order must index the sequences"):
+        run(order=(0, 1, 5))
+    with pytest.raises(ValueError, match=r"groups must hold 1\.\."):
+        run(grp=(0, 0, 3), blk=(0, 2))
+    with pytest.raises(ValueError, match="arena needs"):
+        run(arena=10)
+    with pytest.raises(ValueError, match="arena needs 2 rows"):
+        run(threads=2, rows=1)
+    with pytest.raises(ValueError, match="U must be one of"):
+        run(U=3)
+    with pytest.raises(ValueError, match="offsets must run from 0"):
+        run(off=(0, 3, 6, 8))
+    with pytest.raises(ValueError, match="sorted by length"):
+        run(off=(0, 2, 6, 9))

@@ -1,7 +1,7 @@
 """emfast: fast EM for discrete latent-variable models with missing data."""
 from ._version import __version__
 from .data import MISSING, Schema, encode, compress_rows
-from .em import normalize, run_em, EMResult, ConvergenceMonitor
+from .em import normalize, run_em, EMResult, EMTrace, ConvergenceMonitor
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
 from ._config import show_config, get_config, set_config, config_context
 from .hmm import CategoricalHMM
@@ -13,10 +13,11 @@ from .io import write_bif, save
 from . import datasets
 from .missingness import MCAR, MAR, MNAR
 from .diagnostics import mcar_test, sensitivity_analysis
+from . import plot                 # matplotlib is imported only when a plot is drawn
 
 __all__ = [
     "__version__", "MISSING", "Schema", "encode", "compress_rows",
-    "normalize", "run_em", "EMResult", "ConvergenceMonitor",
+    "normalize", "run_em", "EMResult", "EMTrace", "ConvergenceMonitor", "plot",
     "ConvergenceWarning", "NonMonotoneEMWarning", "NotFittedError", "show_config",
     "get_config", "set_config", "config_context",
     "CategoricalHMM", "kernels",

@@ -262,7 +262,7 @@ class EMProblem:
 
 #: Fitted attributes every family has after ``fit`` (written by ``_store_fit`` only).
 COMMON_FIT_ATTRIBUTES = ("history_", "n_iter_", "converged_", "log_likelihood_", "n_best_",
-                         "init_objectives_", "n_estep_", "stop_reason_")
+                         "init_objectives_", "n_estep_", "stop_reason_", "init_histories_")
 
 
 class EMFitMixin:
@@ -322,6 +322,7 @@ class EMFitMixin:
                                                                   [best.objective])]
         self.n_estep_ = int(best.n_estep or len(best.history))
         self.stop_reason_ = best.stop_reason
+        self.init_histories_ = list(best.extra.get("traces", [best.trace()]))
 
     def _set_fitted_params(self, theta, **context):  # pragma: no cover - abstract
         raise NotImplementedError

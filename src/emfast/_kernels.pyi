@@ -14,22 +14,27 @@ def unique_rows(X: NDArray[np.int32], first: NDArray[np.int64],
                 inverse: NDArray[np.int64]) -> int: ...
 
 # ---------------------------------------------------------------- HMM
-def hmm_estep_codes(X: NDArray[np.int32], offsets: NDArray[np.int64], block_ptr: NDArray[np.int64],
-                    startprob: NDArray[np.float64], transmat: NDArray[np.float64],
-                    transT: NDArray[np.float64], emitT: NDArray[np.float64], choff: NDArray[np.int64],
-                    loglik: NDArray[np.float64], status: NDArray[np.int32],
-                    bad_t: NDArray[np.int64], alpha_scratch: NDArray[np.float64],
-                    scale_scratch: NDArray[np.float64], work: NDArray[np.float64],
-                    cstart: NDArray[np.float64], ctrans: NDArray[np.float64],
-                    cemit: NDArray[np.float64], gamma: NDArray[np.float64],
-                    want_counts: bool, use_scale: bool, n_threads: int) -> None: ...
-def hmm_fb_frames(frame: NDArray[np.floating], offsets: NDArray[np.int64], block_ptr: NDArray[np.int64],
-                  startprob: NDArray[np.float64], transmat: NDArray[np.float64],
-                  transT: NDArray[np.float64], loglik: NDArray[np.float64], status: NDArray[np.int32],
-                  bad_t: NDArray[np.int64], alpha_scratch: NDArray[np.float64],
-                  scale_scratch: NDArray[np.float64], work: NDArray[np.float64],
-                  ctrans: NDArray[np.float64], gamma: NDArray[np.floating],
-                  want_trans: bool, use_scale: bool, n_threads: int) -> None: ...
+# (also in emfast._kernels_avx2, the same source compiled with -mavx2 -mfma)
+def simd_width() -> int: ...
+def cpu_has_avx2_fma() -> bool: ...
+def lane_variants() -> tuple[list[int], list[int]]: ...
+def hmm_arena_doubles(Tmax_lanes: int, Tmax_single: int, K: int, Kp: int, L: int,
+                      ckpt: int) -> int: ...
+def hmm_plan_groups(order: NDArray[np.int64], lengths: NDArray[np.int64],
+                    block_ptr: NDArray[np.int64], L: int, lane_cap: int,
+                    grp_ptr: NDArray[np.int64], blk_grp: NDArray[np.int64]) -> int: ...
+def hmm_fb(X: NDArray[np.int32], frame64: NDArray[np.float64], frame32: NDArray[np.float32],
+           offsets: NDArray[np.int64], order: NDArray[np.int64], grp_ptr: NDArray[np.int64],
+           blk_grp: NDArray[np.int64], startprob: NDArray[np.float64],
+           transmat: NDArray[np.float64], transT: NDArray[np.float64],
+           start_p: NDArray[np.float64], trans_p: NDArray[np.float64],
+           transT_p: NDArray[np.float64], emitT: NDArray[np.float64], choff: NDArray[np.int64],
+           miss: NDArray[np.int32], ones64: NDArray[np.float64], ones32: NDArray[np.float32],
+           loglik: NDArray[np.float64], status: NDArray[np.int32], bad_t: NDArray[np.int64],
+           arena: NDArray[np.float64], cstart: NDArray[np.float64],
+           ctrans: NDArray[np.float64], cemit: NDArray[np.float64],
+           gamma64: NDArray[np.float64], gamma32: NDArray[np.float32], U: int, ckpt: int,
+           want_counts: bool, n_threads: int) -> None: ...
 def hmm_viterbi(X: NDArray[np.int32], frame: NDArray[np.floating], offsets: NDArray[np.int64],
                 logstart: NDArray[np.float64], logtransT: NDArray[np.float64],
                 logemitT: NDArray[np.float64], choff: NDArray[np.int64],

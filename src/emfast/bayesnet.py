@@ -269,7 +269,8 @@ class BayesianNetwork(EMFitMixin):
 
     def fit(self, data, *, columns=None, max_iter=100, tol=1e-6, n_init=1, init="random",
             pseudocount=0.0, random_state=None, n_jobs=None, verbose=False,
-            missingness=None, fixed_missingness=None):
+            missingness=None, fixed_missingness=None, accelerate=None, max_time=None,
+            param_tol=None):
         """Fit the CPTs by EM (maximum likelihood, or MAP with ``pseudocount > 0``).
 
         Parameters
@@ -317,6 +318,18 @@ class BayesianNetwork(EMFitMixin):
             ``{variable: δ table}`` held fixed (not fitted), for sensitivity
             analyses of MNAR mechanisms that the data cannot identify. A table
             may also be given as P(missing) of shape ``parent_cards``.
+        accelerate : {None, "squarem"}, default=None
+            ``"squarem"``: SQUAREM extrapolation between EM steps
+            (:func:`emfast.run_em`; docs/acceleration.md): fewer E-steps on slow
+            fits, monotone objective, valid CPTs (fixed tables and structural zeros
+            kept); ``tol`` then applies to one SQUAREM iteration and ``n_estep_``
+            counts its E-steps.
+        max_time : float, optional
+            Stop each initialisation after this many seconds (``stop_reason_ ==
+            "max_time"``; not converged).
+        param_tol : float, optional
+            Also stop when an iteration changes no CPT entry by more than this
+            (absolute; ``stop_reason_ == "param_tol"``).
 
         Returns
         -------
@@ -354,7 +367,8 @@ class BayesianNetwork(EMFitMixin):
         problem = net._em_problem(fit_codes, init=init, pseudocount=pseudocount, fixed=fixed,
                                   n_threads=n_threads)
         best = self._fit_em(problem, n_init=n_init, max_iter=max_iter, tol=tol,
-                            random_state=random_state, verbose=verbose, name="BayesianNetwork")
+                            random_state=random_state, verbose=verbose, name="BayesianNetwork",
+                            accelerate=accelerate, max_time=max_time, param_tol=param_tol)
         self._store_fit(best, **context)
         return self
 

@@ -13,6 +13,11 @@ unless converged, runs the M-step. If the tolerance test passes we stop
 parameters. If the budget runs out we stop after the M-step and run one more
 E-step, only to score the returned parameters. ``max_iter=1`` therefore means
 exactly one E-step and one M-step (plus that scoring pass).
+
+``run_em(accelerate="squarem")`` inserts SQUAREM extrapolations between EM steps
+(:mod:`emfast.accel`); the loop, the stopping rules (``tol``, ``param_tol``,
+``max_time``, ``max_iter``), the monitor and the bookkeeping of E-steps and
+timestamps stay here (docs/acceleration.md).
 """
 from __future__ import annotations
 
@@ -25,9 +30,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .accel import make_accelerator
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning
 
-__all__ = ["normalize", "run_em", "EMResult", "ConvergenceMonitor", "fit_with_restarts",
+__all__ = ["normalize", "run_em", "EMResult", "EMTrace", "ConvergenceMonitor", "fit_with_restarts",
            "dirichlet_log_prior", "check_table", "PROB_ATOL"]
 
 _MONOTONE_RTOL = 1e-8
@@ -344,6 +350,42 @@ class ConvergenceMonitor:
 
 
 @dataclass
+class EMTrace:
+    """The path of one EM run (one restart), for convergence plots and benchmarks.
+
+    Attributes
+    ----------
+    objective : ndarray of float
+        The accepted objective values (``EMResult.history``).
+    n_estep : ndarray of int
+        Number of E-steps run when each value was obtained (1, 2, 3, ... for plain
+        EM; with acceleration the rejected proposals are counted too).
+    seconds : ndarray of float
+        Wall time since the start of the run (before its first E-step) when each
+        value was obtained.
+    accelerate : str or None
+        The accelerator used (``None``: plain EM).
+    stop_reason : str
+        As ``EMResult.stop_reason``.
+    stats : dict
+        The accelerator's counters (see :class:`emfast.accel.Squarem`); empty
+        for plain EM.
+    iterates : ndarray of int
+        Indices into ``objective`` of the points that end an iteration of the
+        method (all of them for plain EM; SQUAREM: the bases it extrapolates
+        from), where the convergence tests are applied.
+    """
+
+    objective: np.ndarray
+    n_estep: np.ndarray
+    seconds: np.ndarray
+    accelerate: str | None = None
+    stop_reason: str = ""
+    stats: dict = field(default_factory=dict)
+    iterates: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+@dataclass
 class EMResult:
     """Outcome of :func:`run_em`.
 
@@ -356,20 +398,36 @@ class EMResult:
         otherwise of the parameters the last E-step saw (one M-step before
         ``theta``: hmmlearn's convention, ``run_em(..., score_final=False)``).
     history : list of float
-        Objective (log-likelihood plus log prior, if any) after each E-step;
-        ``history[-1]`` belongs to the same parameters as ``log_likelihood``.
+        Objective (log-likelihood plus log prior, if any) of every accepted
+        point, in order (after each E-step for plain EM; with acceleration the
+        E-steps at rejected proposals leave no entry); ``history[-1]`` belongs
+        to the same parameters as ``log_likelihood``.
     n_iter : int
         Number of M-steps performed.
     converged : bool
-        Whether the tolerance test passed before the budget ran out.
+        Whether a convergence test (``tol`` or ``param_tol``) passed.
     n_estep : int
         Number of E-steps run (``len(history)`` for plain EM).
     stop_reason : str
-        ``"tol"`` (converged), ``"max_iter"`` (budget) or ``"callback"``.
+        ``"tol"`` (converged), ``"param_tol"`` (largest parameter change below
+        ``param_tol``), ``"max_iter"`` (budget), ``"max_time"`` or ``"callback"``.
     scored : bool
         Whether ``log_likelihood`` / ``history[-1]`` belong to ``theta``.
     extra : dict
-        Whatever the model's E-step or the restart driver chose to pass on.
+        Whatever the model's E-step or the restart driver chose to pass on
+        (:func:`fit_with_restarts` puts every restart's :class:`EMTrace` in
+        ``extra["traces"]``).
+    history_n_estep : list of int
+        E-steps run when each ``history`` entry was obtained.
+    history_seconds : list of float
+        Seconds since the start of the run when each ``history`` entry was obtained.
+    history_iterates : list of int
+        Indices into ``history`` of the points that end an iteration of the method
+        (every point for plain EM; SQUAREM: its bases), where the tol test is applied.
+    accelerate : str or None
+        The accelerator used.
+    accel_stats : dict
+        The accelerator's counters (empty for plain EM).
     """
 
     theta: list
@@ -381,36 +439,77 @@ class EMResult:
     stop_reason: str = ""
     scored: bool = True
     extra: dict = field(default_factory=dict)
+    history_n_estep: list = field(default_factory=list)
+    history_seconds: list = field(default_factory=list)
+    history_iterates: list = field(default_factory=list)
+    accelerate: str | None = None
+    accel_stats: dict = field(default_factory=dict)
 
     @property
     def objective(self) -> float:
         return self.history[-1] if self.history else -np.inf
+
+    def trace(self) -> EMTrace:
+        """This run's path as an :class:`EMTrace`."""
+        n = len(self.history)
+        steps = list(self.history_n_estep) if len(self.history_n_estep) == n else \
+            list(range(1, n + 1))
+        secs = list(self.history_seconds) if len(self.history_seconds) == n else [np.nan] * n
+        its = list(self.history_iterates) if self.history_iterates else list(range(n))
+        return EMTrace(np.asarray(self.history, dtype=np.float64), np.asarray(steps, dtype=np.int64),
+                       np.asarray(secs, dtype=np.float64), self.accelerate, self.stop_reason,
+                       dict(self.accel_stats), np.asarray(its, dtype=np.int64))
+
+
+def _check_stopping(max_time, param_tol):
+    for name, value, low in (("max_time", max_time, "> 0"), ("param_tol", param_tol, ">= 0")):
+        if value is None:
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                          np.floating)):
+            raise TypeError(f"{name} must be None or a number; got {value!r} "
+                            f"({type(value).__name__}).")
+        v = float(value)
+        if math.isnan(v) or (v <= 0 if name == "max_time" else v < 0):
+            raise ValueError(f"{name} must be None or a number {low}; got {value!r}.")
+
+
+def _max_abs_change(new, old) -> float:
+    return max((float(np.max(np.abs(a - b))) for a, b in zip(new, old) if np.size(a)),
+               default=0.0)
 
 
 def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol: float = 1e-6,
            callback: Callable | None = None, verbose: bool = False, scale: float = 1.0,
            log_prior: Callable | None = None, monitor: ConvergenceMonitor | None = None,
            desc: str = "EM", mstep_on_converge: bool = False,
-           score_final: bool = True, rebase_on_zeros: bool = False) -> EMResult:
+           score_final: bool = True, rebase_on_zeros: bool = False,
+           accelerate: str | None = None, max_time: float | None = None,
+           param_tol: float | None = None) -> EMResult:
     """Run EM from ``theta0``.
 
     Parameters
     ----------
     estep : callable
         ``estep(theta) -> (counts, loglik)``; ``loglik`` must be that of ``theta``.
+        The counts it returns must stay valid after a later call (an accelerator
+        keeps them while it tries another point).
     mstep : callable
-        ``mstep(counts) -> theta``.
+        ``mstep(counts) -> theta``; it must depend on ``counts`` only (with an
+        accelerator, the last E-step may have been at a rejected point).
     theta0 : list of ndarray
         Starting parameters.
     max_iter : int, default=100
-        Maximum number of M-steps (>= 1).
+        Maximum number of M-steps (>= 1), with or without acceleration (an
+        accelerated run also spends E-steps on extrapolated points; see
+        ``EMResult.n_estep``).
     tol : float, default=1e-6
-        Stop when the objective improves by less than ``tol * scale``. A
-        negative ``tol`` (as hmmlearn allows) never stops early: exactly
-        ``max_iter`` M-steps are run.
+        Stop when an EM step improves the objective by less than ``tol * scale``.
+        A negative ``tol`` (as hmmlearn allows) never stops early.
     callback : callable, optional
-        ``callback(iteration, theta, loglik)`` after each E-step; return
-        ``True`` to stop early (counts as not converged).
+        ``callback(iteration, theta, loglik)`` after each accepted point (each
+        E-step for plain EM); return ``True`` to stop early (counts as not
+        converged).
     verbose : bool, default=False
         Progress bar (tqdm if installed) or plain lines on stderr.
     scale : float, default=1
@@ -441,6 +540,19 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
         objective changes its domain (a dropped term was ``+∞`` in the old one). With this flag the monitor is rebased at such a step
         (:meth:`ConvergenceMonitor.rebase`): no monotonicity check and no tolerance
         test for that one comparison. See docs/em-driver.md.
+    accelerate : {None, "squarem"} or emfast.accel.Squarem, default=None
+        ``"squarem"``: SQUAREM (SqS3) extrapolation between EM steps, with
+        feasibility and monotonicity safeguards (:mod:`emfast.accel`): every
+        accepted objective is >= the previous one, and every returned table is
+        a valid CPT. The tol and param_tol tests then compare successive
+        SQUAREM bases (one iteration of the method). A ``Squarem`` instance sets
+        its options (its settings are copied; each run starts afresh).
+    max_time : float, optional
+        Stop (``stop_reason="max_time"``, not converged) once this many seconds
+        have passed since the start, at the last accepted point.
+    param_tol : float, optional
+        Also stop (converged, ``stop_reason="param_tol"``) when an EM step
+        changes no parameter by more than ``param_tol`` (absolute).
 
     Returns
     -------
@@ -450,50 +562,128 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
         raise ValueError(f"max_iter must be >= 1; got {max_iter!r}.")
     if tol is None or np.isnan(tol):
         raise ValueError(f"tol must be a number; got {tol!r}.")
+    _check_stopping(max_time, param_tol)
+    accel = make_accelerator(accelerate)
     max_iter = int(max_iter)
     if monitor is None:
         monitor = ConvergenceMonitor(tol, max_iter, verbose, scale, desc)
     else:
         monitor._reset()
+    clock = time.perf_counter
+    t_start = clock()
+    deadline = t_start + float(max_time) if max_time is not None else math.inf
+    steps: list[int] = []
+    seconds: list[float] = []
+    marks: list[int] = []          # history indices of the iterates (where tol is tested)
+    n_estep = 0
+
+    def evaluate(th):
+        nonlocal n_estep
+        counts, ll = estep(th)
+        n_estep += 1
+        ll = float(ll)
+        return counts, ll, ll + (log_prior(th) if log_prior is not None else 0.0)
+
+    def keep(obj):
+        monitor.report(obj)
+        steps.append(n_estep)
+        seconds.append(clock() - t_start)
+
     theta = [np.asarray(t, dtype=np.float64) for t in theta0]
     n_mstep = 0
     reason = ""
     scored = True
     try:
+        counts, ll, obj = evaluate(theta)
+        keep(obj)
+        if accel is not None:
+            accel.start(theta)
+        # The convergence tests compare successive *iterates*: every EM step for plain EM;
+        # with an accelerator, the points that end one of its iterations (SQUAREM: the
+        # bases it extrapolates from, as turboEM's objective rule does). tol is then the
+        # gain of one iteration of the method in both cases, and a slow EM step right
+        # after an extrapolation does not end the run early (a test on single EM steps
+        # stopped SQUAREM runs on plateaus that plain EM crosses; bench/converge.py).
+        iterate = (theta, obj, n_estep)
+        marks.append(0)
+        pair = None                 # (previous iterate, new iterate) to test
+        rebased = False             # the objective changed its domain since the iterate
+        called = None               # the point the callback last saw
         while True:
-            counts, ll = estep(theta)
-            ll = float(ll)
-            obj = ll + (log_prior(theta) if log_prior is not None else 0.0)
-            monitor.report(obj)
-            if callback is not None and callback(monitor.iter, theta, ll):
-                reason = "callback"
+            if callback is not None and called is not theta:
+                called = theta
+                if callback(monitor.iter, theta, ll):
+                    reason = "callback"
+                    break
+            stop = ""
+            if pair is not None:
+                (t_old, o_old, e_old), (t_new, o_new, e_new), skip = pair
+                pair = None
+                if skip:            # objectives of different domains: no test
+                    pass
+                elif (o_new - o_old) / scale < tol:
+                    stop = "tol"
+                elif param_tol is not None and _max_abs_change(t_new, t_old) < param_tol:
+                    stop = "param_tol"
+            if stop and not mstep_on_converge:
+                reason = stop
                 break
-            converged = monitor.tol_reached
-            if converged and not mstep_on_converge:
-                reason = "tol"
+            if not stop and clock() >= deadline:
+                reason = "max_time"
                 break
             if n_mstep >= max_iter:
                 reason = "max_iter"
                 break
             new = [np.asarray(t, dtype=np.float64) for t in mstep(counts)]
             if rebase_on_zeros and any(np.any((a > 0) != (b > 0)) for a, b in zip(theta, new)):
-                monitor.rebase()
-            theta = new
+                monitor.rebase()        # the objective changes its domain at this step
+                rebased = True
             n_mstep += 1
-            if converged or (n_mstep >= max_iter and not score_final):
-                reason = "tol" if converged else "max_iter"
+            if stop or (n_mstep >= max_iter and not score_final):
+                reason = stop or "max_iter"
+                theta = new
                 if not score_final:
                     scored = False
                     break
-                counts, ll = estep(theta)          # score the returned parameters
-                ll = float(ll)
-                obj = ll + (log_prior(theta) if log_prior is not None else 0.0)
-                monitor.report(obj)
+                counts, ll, obj = evaluate(theta)          # score the returned parameters
+                keep(obj)
                 break
+            theta = new
+            counts, ll, obj = evaluate(theta)
+            keep(obj)
+            if accel is None:
+                iterate, pair = (theta, obj, n_estep), (iterate, (theta, obj, n_estep), rebased)
+                rebased = False
+                marks.append(len(steps) - 1)
+                continue
+            if n_mstep >= max_iter or clock() >= deadline:
+                continue            # out of budget: the run returns this EM point
+            if callback is not None:        # every accepted point is shown to the callback
+                called = theta
+                if callback(monitor.iter, theta, ll):
+                    reason = "callback"
+                    break
+            cand = accel.propose(theta)
+            if cand is not None:
+                c2, l2, o2 = evaluate(cand)
+                if o2 >= obj:       # False for NaN
+                    accel.accept()
+                    keep(o2)
+                    theta, counts, ll, obj = cand, c2, l2, o2
+                else:
+                    accel.reject()
+            if accel.new_base:
+                iterate, pair = (theta, obj, n_estep), (iterate, (theta, obj, n_estep), rebased)
+                rebased = False
+                marks.append(len(steps) - 1)
     finally:
         monitor.close()
-    res = EMResult(theta, ll, list(monitor.history), n_mstep, reason == "tol",
-                   n_estep=monitor.iter, stop_reason=reason, scored=scored)
+    converged = reason in ("tol", "param_tol")
+    res = EMResult(theta, ll, list(monitor.history), n_mstep, converged,
+                   n_estep=n_estep, stop_reason=reason, scored=scored,
+                   history_n_estep=steps, history_seconds=seconds, history_iterates=marks,
+                   accelerate=None if accel is None else accel.name,
+                   accel_stats={} if accel is None else dict(accel.stats))
     if monitor.n_rebased:
         res.extra["n_rebased"] = monitor.n_rebased
     return res
@@ -519,8 +709,9 @@ def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, 
     best : EMResult
         The restart with the highest final objective. Its ``extra`` holds
         ``n_init``, ``n_best`` (restarts whose final objective is within
-        ``rtol_same`` (relative) of the best), and ``objectives`` (all final
-        objectives).
+        ``rtol_same`` (relative) of the best), ``objectives`` (all final
+        objectives), ``best_init`` (its index) and ``traces`` (every restart's
+        :class:`EMTrace`, in order).
 
     Emits one :class:`~emfast.exceptions.ConvergenceWarning` if the best
     restart did not converge (unless ``warn=False``).
@@ -537,7 +728,7 @@ def fit_with_restarts(fit_one: Callable, n_init: int, rng: np.random.Generator, 
     ref = objs[best_k]
     n_best = int(np.sum(np.abs(objs - ref) <= rtol_same * max(abs(ref), 1.0)))
     best.extra.update({"n_init": n_init, "n_best": n_best, "objectives": objs.tolist(),
-                       "best_init": best_k})
+                       "best_init": best_k, "traces": [r.trace() for r in results]})
     if warn and not best.converged:
         budget = f" within max_iter={max_iter}" if max_iter is not None else ""
         warnings.warn(

@@ -143,6 +143,16 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         ``log_likelihood_`` is that of the parameters before the final M-step
         (``monitor_.history[-1]``). ``True`` runs one more E-step to score the
         returned parameters (then ``score(X) == log_likelihood_``).
+    accelerate : {None, "squarem"}, default=None
+        ``None``: plain Baum-Welch, hmmlearn's trajectory. ``"squarem"``: SQUAREM
+        extrapolation between EM steps (:func:`emfast.run_em`; docs/acceleration.md):
+        fewer E-steps on slow fits, same fixed points, monotone objective; ``tol``
+        then applies to one SQUAREM iteration, ``n_estep_`` counts its E-steps.
+    max_time : float, optional
+        Stop after this many seconds (``stop_reason_ == "max_time"``).
+    param_tol : float, optional
+        Also stop when an iteration changes no parameter by more than this
+        (``stop_reason_ == "param_tol"``).
 
     Attributes
     ----------
@@ -216,7 +226,8 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
                  init_params="ste", implementation="log", n_init=1, n_jobs=None,
-                 missingness=None, score_final=False):
+                 missingness=None, score_final=False, accelerate=None, max_time=None,
+                 param_tol=None):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -234,6 +245,9 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.missingness = missingness
         self.score_final = score_final
+        self.accelerate = accelerate
+        self.max_time = max_time
+        self.param_tol = param_tol
 
     def __sklearn_tags__(self):
         return sklearn_tags(self, one_d_array=True)
@@ -691,7 +705,8 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
                                 tol, int(self.n_iter), bool(self.verbose), 1.0, "CategoricalHMM"),
                             warn=False, mstep_on_converge=True,
                             score_final=bool(self.score_final),
-                            rebase_on_zeros=clipping)
+                            rebase_on_zeros=clipping, accelerate=self.accelerate,
+                            max_time=self.max_time, param_tol=self.param_tol)
         ll = best.log_likelihood
         self._store_fit(best, log_likelihood=ll, sizes=sizes, multi=multi, codec=codec,
                         mech=mech, parents=parents, names=names, delta=delta_fixed,

@@ -18,32 +18,96 @@ Conventions: ``startprob`` (K,), ``transmat`` (K, K) with rows summing to 1
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from . import _kernels
-from ._base import check_n_jobs
+from ._base import check_n_jobs, raise_for_status
+from ._blocks import plan_blocks
+from ._config import check_memory, config_context, get_config
 from .data import check_lengths
+from .em import check_table
 
 __all__ = ["forward_backward", "viterbi"]
 
+# ---------------------------------------------------------------------------
+# which compiled copy of the HMM kernels runs
+# ---------------------------------------------------------------------------
+# ``_kernels`` holds the portable build (SSE2 on x86-64); ``_kernels_avx2`` the same
+# source compiled with -mavx2 -mfma, imported only when the CPU has both. The
+# choice changes speed and round-off (FMA), never the algorithm; the environment
+# variable EMFAST_SIMD=portable (or avx2) forces one.
+
+
+def _load_avx2():
+    try:
+        from . import _kernels_avx2
+    except ImportError:
+        return None
+    return _kernels_avx2
+
+
+def _choose_simd(name=None):
+    name = (os.environ.get("EMFAST_SIMD", "auto") if name is None else name).strip().lower()
+    if name not in ("auto", "portable", "avx2"):
+        raise ValueError(f"EMFAST_SIMD must be 'auto', 'portable' or 'avx2'; got {name!r}.")
+    if name == "portable":
+        return _kernels
+    mod = _load_avx2() if _kernels.cpu_has_avx2_fma() else None
+    if mod is None and name == "avx2":
+        raise ValueError("EMFAST_SIMD=avx2, but this build has no AVX2 kernels or the CPU "
+                         "lacks AVX2/FMA.")
+    return mod if mod is not None else _kernels
+
+
+_hmm = _choose_simd()
+
+
+def simd_backend() -> str:
+    """Name of the compiled HMM kernels in use: ``'avx2'`` or ``'portable'``."""
+    return "avx2" if _hmm is not _kernels else "portable"
+
+
+def _set_simd(name):
+    """Switch the HMM kernels ('portable', 'avx2', 'auto'); returns the previous name.
+    For tests and benchmarks."""
+    global _hmm
+    old = simd_backend()
+    _hmm = _choose_simd(name)
+    return old
+
+
+# lanes per group: U vectors of W doubles; L = 8 with SSE2 (U = 4) and AVX2 (U = 2),
+# the fastest measured for K = 4 and K = 16 (docs/kernels.md)
+_LANES = 8
+_CKPT_MIN_BLOCK = 16
+# the single path also checkpoints when its full-memory scratch is this large: measured
+# faster there (one sequence, T = 1e7: K = 4 24 vs 29 ns/step, K = 16 95 vs 263 ns/step
+# CPU time), as the block stays in cache and no fresh pages are touched
+_CKPT_ABOVE = 64 << 20
+
+
+def _lane_multiple(U=None):
+    W = _hmm.simd_width()
+    us, _ = _hmm.lane_variants()
+    if U is None:
+        U = max(1, _LANES // W)
+    if U not in us:
+        raise ValueError(f"lane multiple must be one of {us}; got {U}.")
+    return int(U)
+
 
 def _check_chain(startprob, transmat, K=None):
-    start = np.ascontiguousarray(startprob, dtype=np.float64)
-    trans = np.ascontiguousarray(transmat, dtype=np.float64)
-    if start.ndim != 1 or start.size == 0:
-        raise ValueError(f"startprob must be a non-empty 1-D array; got shape {start.shape}.")
-    k = start.shape[0] if K is None else K
-    if start.shape != (k,):
-        raise ValueError(f"startprob must have shape ({k},); got {start.shape}.")
-    if trans.shape != (k, k):
-        raise ValueError(f"transmat must have shape ({k}, {k}); got {trans.shape}.")
-    for name, arr in (("startprob", start), ("transmat", trans)):
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name} must be finite and non-negative.")
-        sums = arr.sum(axis=-1)
-        if not np.allclose(sums, 1.0, rtol=0, atol=1e-8):
-            raise ValueError(f"{name} must sum to 1 along its last axis; got sums {sums!r}.")
-    return start, trans
+    """startprob (K,) and transmat (K, K), checked by the one table validator."""
+    if K is None:
+        K = int(np.shape(startprob)[0]) if np.ndim(startprob) == 1 and np.size(startprob) else -1
+        if K < 0:
+            raise ValueError(f"startprob must be a non-empty 1-D array; got shape "
+                             f"{np.shape(startprob)}.")
+    return (check_table(startprob, (K,), "startprob"),
+            check_table(transmat, (K, K), "transmat"))
 
 
 def _check_frame(frame, name):
@@ -60,60 +124,119 @@ def _check_frame(frame, name):
 
 
 def _raise_status(status, bad_t, offsets, what):
-    bad = np.flatnonzero(status)
-    if bad.size:
-        s = int(bad[0])
-        t = int(bad_t[s])
-        raise ValueError(
-            f"Sequence {s} has probability 0 at t={t} (row {int(offsets[s]) + t} of X) under every "
-            f"state: {what}")
+    raise_for_status(status, lambda s_: (
+        f"Sequence {s_} has probability 0 at t={int(bad_t[s_])} (row "
+        f"{int(offsets[s_]) + int(bad_t[s_])} of X) under every state: {what}"))
 
 
-def _slab(n_threads, n, zero=True):
-    """Per-thread buffer (n_threads, n) whose rows start 64-byte cache lines apart
-    (padding avoids false sharing between threads); use ``[:, :n]``."""
+def _slab(n_rows, n, zero=True):
+    """Buffer (n_rows, width >= n) whose rows start 64 bytes apart on a 64-byte boundary
+    (no false sharing between threads, aligned vectors); use ``[:, :n]``."""
     width = ((n + 7) // 8) * 8 + 8
-    buf = np.zeros((n_threads, width)) if zero else np.empty((n_threads, width))
-    return buf
+    raw = np.zeros(n_rows * width + 8) if zero else np.empty(n_rows * width + 8)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip:skip + n_rows * width].reshape(n_rows, width)
 
 
-def _seq_blocks(offsets, max_blocks=64):
-    """Cut the sequences into at most ``max_blocks`` runs of consecutive sequences
-    with about equal numbers of steps; returns ``block_ptr`` (B + 1,) int64.
-
-    The forward-backward kernels hand whole blocks to threads and sum each
-    block's counts, in sequence order, into its own slab. The blocks depend on the
-    lengths only, never on the thread count, so the counts (slabs summed over
-    axis 0) are bit-identical for 1, 2, ... threads and from run to run."""
-    offsets = np.asarray(offsets, dtype=np.int64)
-    S = len(offsets) - 1
-    B = max(1, min(int(max_blocks), S))
-    total = int(offsets[-1])
-    # block b starts at the first sequence starting at or after b * total / B
-    cuts = np.searchsorted(offsets[:-1], (np.arange(B) * total) // B, side="left")
-    ptr = np.unique(np.concatenate([cuts, [S]]))
-    ptr[0] = 0
-    return np.ascontiguousarray(ptr, dtype=np.int64)
+def _padded(start, trans, W):
+    """Zero-padded copies for the single path: states K .. Kp - 1 never carry mass."""
+    K = start.shape[0]
+    Kp = -(-K // W) * W
+    sp = np.zeros(Kp)
+    sp[:K] = start
+    tp = np.zeros((Kp, Kp))
+    tp[:K, :K] = trans
+    return Kp, sp, tp, np.ascontiguousarray(tp.T)
 
 
-def _scratch(offsets, K, n_threads):
-    """Per-thread scratch: alpha (max_len x K), the scale factors (max_len) when
-    they fit, and a small work area. The scale factors are stored (faster
-    backward pass) unless that would push the scratch beyond one
-    ``n_samples x K`` float64 array (few long sequences); the kernel then
-    recovers them in the backward pass (memory-lean mode)."""
+def _plan(offsets, L, lane_cap):
+    """Blocks of sequences (fixed by the data, never by the thread count) and, in each
+    block, the lanes groups: sequences sorted by length (longest first) and cut into
+    runs of up to ``L`` of similar length (``_kernels.hmm_plan_groups``)."""
     lengths = np.diff(offsets)
-    n_threads = max(1, min(int(n_threads), len(lengths)))
-    max_len = int(lengths.max())
-    alpha = _slab(n_threads, max_len * K, zero=False)
-    use_scale = n_threads * max_len * (K + 1) <= int(offsets[-1]) * K
-    scale = _slab(n_threads, max_len, zero=False) if use_scale else np.empty((1, 1))
-    work = _slab(n_threads, 7 * K, zero=False)
-    return n_threads, alpha, scale, work, use_scale
+    S = len(lengths)
+    blocks = plan_blocks(offsets=offsets, min_size=1024, max_blocks=max(1, min(64, S // L)))
+    B = len(blocks) - 1
+    blk_of = np.repeat(np.arange(B), np.diff(blocks))
+    order = np.lexsort((np.arange(S), -lengths, blk_of)).astype(np.int64)
+    grp = np.empty(S + 1, dtype=np.int64)
+    blk_grp = np.empty(B + 1, dtype=np.int64)
+    G = _hmm.hmm_plan_groups(order, lengths, blocks, L, lane_cap, grp, blk_grp)
+    grp = grp[:G + 1].copy()
+    sizes = np.diff(grp)
+    glen = lengths[order[grp[:-1]]]               # longest sequence of each group
+    lmax = int(glen[sizes > 1].max()) if np.any(sizes > 1) else 0
+    smax = int(glen[sizes == 1].max()) if np.any(sizes == 1) else 0
+    return order, grp, blk_grp, B, lmax, smax
+
+
+def _run(X, frame, offsets, start, trans, emitT, choff, n_jobs, *, counts, posteriors,
+         post_dtype, what, max_memory, lanes_U=None, ckpt=None, lane_cap=None):
+    """Plan, size the scratch from the memory budget, run ``hmm_fb``, raise on status.
+
+    ``lanes_U`` (lane multiple), ``ckpt`` (checkpoint block, 0 = full pass) and
+    ``lane_cap`` (longest sequence the lanes take; 0 = single path only) override
+    the automatic choices (tests and benchmarks)."""
+    budget = get_config()["max_memory"] if max_memory is None else int(max_memory)
+    if budget <= 0:
+        raise ValueError(f"max_memory must be a positive number of bytes; got {max_memory!r}.")
+    K = start.shape[0]
+    W = _hmm.simd_width()
+    U = _lane_multiple(lanes_U)
+    L = U * W
+    Kp, sp, tp, tpT = _padded(start, trans, W)
+    S = len(offsets) - 1
+    N = int(offsets[-1])
+    # lanes take sequences up to lane_cap steps (their scratch grows with L T K);
+    # longer ones run the single path. Depends on the budget, never on the threads.
+    if lane_cap is None:
+        lane_cap = max(1, min(budget // 8, 512 << 20) // (8 * L * (K + 1)))
+    order, grp, blk_grp, B, lmax, smax = _plan(offsets, L, lane_cap)
+    T1 = max(lmax, smax)
+    full = 8 * _hmm.hmm_arena_doubles(lmax, smax, K, Kp, L, 0)
+    if ckpt is None:
+        # checkpoint the single path when one full-memory scratch exceeds the budget
+        # (or is large enough that checkpointing is faster)
+        ckpt = 0 if full <= min(budget, _CKPT_ABOVE) else max(_CKPT_MIN_BLOCK, math.isqrt(T1))
+    need = 8 * _hmm.hmm_arena_doubles(lmax, smax, K, Kp, L, int(ckpt))
+    # fewer threads rather than another plan when the budget is short: the plan, hence
+    # the result, never depends on the thread count
+    n_threads = max(1, min(int(n_jobs), B, budget // max(need, 1)))
+    with config_context(max_memory=budget):
+        check_memory(n_threads * need, f"HMM forward-backward scratch ({n_threads} thread(s))")
+        if posteriors:
+            check_memory(N * K * np.dtype(post_dtype).itemsize, f"posteriors ({N} x {K})")
+    arena = _slab(n_threads, need // 8, zero=False)
+    R = emitT.shape[0]
+    ll = np.empty(S)
+    status = np.zeros(S, dtype=np.int32)
+    bad_t = np.zeros(S, dtype=np.int64)
+    if counts:
+        cstart, ctrans = _slab(B, Kp), _slab(B, K * Kp)
+        cemit = _slab(B, R * Kp) if X.shape[0] else np.zeros((1, 1))
+    else:
+        cstart = ctrans = cemit = np.zeros((1, 1))
+    g64 = np.empty((N if posteriors and post_dtype == np.float64 else 0, K))
+    g32 = np.empty((N if posteriors and post_dtype == np.float32 else 0, K), dtype=np.float32)
+    f64 = frame if frame is not None and frame.dtype == np.float64 else np.empty((0, K))
+    f32 = (frame if frame is not None and frame.dtype == np.float32
+           else np.empty((0, K), dtype=np.float32))
+    _hmm.hmm_fb(X, f64, f32, offsets, order, grp, blk_grp, start, trans,
+                np.ascontiguousarray(trans.T), sp, tp, tpT, emitT, choff,
+                np.full(max(X.shape[1], 1), -1, np.int32), np.ones(K), np.ones(K, np.float32),
+                ll, status, bad_t,
+                arena, cstart, ctrans, cemit, g64, g32, U, int(ckpt), counts, n_threads)
+    _raise_status(status, bad_t, offsets, what)
+    gamma = (g64 if post_dtype == np.float64 else g32) if posteriors else None
+    if not counts:
+        return ll, None, None, None, gamma
+    E = cemit.sum(axis=0)[:R * Kp].reshape(R, Kp)[:, :K] if X.shape[0] else None
+    xi = trans * ctrans.sum(axis=0)[:K * Kp].reshape(K, Kp)[:, :K]
+    return ll, cstart.sum(axis=0)[:K], xi, E, gamma
 
 
 def estep_codes(codes, offsets, startprob, transmat, emitT, choff, n_threads, *, counts=True,
-                posteriors=False, what="zero likelihood"):
+                posteriors=False, what="zero likelihood", max_memory=None):
     """The fused E-step of a categorical HMM on validated int32 codes (private to emfast).
 
     Parameters
@@ -130,6 +253,12 @@ def estep_codes(codes, offsets, startprob, transmat, emitT, choff, n_threads, *,
         Accumulate the expected counts.
     posteriors : bool
         Return the state posteriors (N, K).
+    what : str
+        End of the error message when a sequence has probability 0.
+    max_memory : int, optional
+        Scratch budget in bytes (default ``emfast.get_config()["max_memory"]``). When
+        the full-memory pass of the longest sequence does not fit, long sequences
+        run the checkpointed pass (same results, one more forward pass).
 
     Returns
     -------
@@ -144,34 +273,20 @@ def estep_codes(codes, offsets, startprob, transmat, emitT, choff, n_threads, *,
     start = np.ascontiguousarray(startprob, dtype=np.float64)
     trans = np.ascontiguousarray(transmat, dtype=np.float64)
     K = start.shape[0]
-    n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, n_threads)
-    S = len(offsets) - 1
-    ll = np.empty(S)
-    status = np.zeros(S, dtype=np.int32)
-    bad_t = np.zeros(S, dtype=np.int64)
-    blocks = _seq_blocks(offsets)   # counts summed per block: same bits for any n_jobs
+    Kp = -(-K // _hmm.simd_width()) * _hmm.simd_width()
+    emitTp = np.zeros((emitT.shape[0], Kp))
+    emitTp[:, :K] = emitT
+    ll, cs, xi, E, gamma = _run(codes, None, offsets, start, trans, emitTp,
+                                np.ascontiguousarray(choff, dtype=np.int64), n_threads,
+                                counts=counts, posteriors=posteriors, post_dtype=np.float64,
+                                what=what, max_memory=max_memory)
     if counts:
-        B = len(blocks) - 1
-        cstart = _slab(B, K)
-        ctrans = _slab(B, K * K)
-        cemit = _slab(B, emitT.shape[0] * K)
-    else:
-        cstart = ctrans = cemit = np.zeros((1, 1))
-    gamma = np.empty((codes.shape[0] if posteriors else 0, K))
-    _kernels.hmm_estep_codes(codes, offsets, blocks, start, trans, np.ascontiguousarray(trans.T),
-                             emitT, choff, ll, status, bad_t,
-                             alpha, scale, work, cstart, ctrans, cemit, gamma, counts,
-                             use_scale, n_threads)
-    _raise_status(status, bad_t, offsets, what)
-    if not counts:
-        return ll, None, None, None, (gamma if posteriors else None)
-    E = cemit.sum(axis=0)[:emitT.shape[0] * K].reshape(emitT.shape[0], K)
-    xi = trans * ctrans.sum(axis=0)[:K * K].reshape(K, K)
-    return ll, cstart.sum(axis=0)[:K], xi, E, (gamma if posteriors else None)
+        E = np.ascontiguousarray(E)
+    return ll, cs, xi, E, gamma
 
 
 def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log=False,
-                     n_jobs=None):
+                     n_jobs=None, max_memory=None):
     """Scaled forward-backward over caller-supplied emission likelihoods.
 
     Parameters
@@ -190,7 +305,13 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
     log : bool, default=False
         Whether ``frame_likelihood`` holds log-likelihoods.
     n_jobs : int, optional
-        Threads (``None`` or -1: all OpenMP threads). Sequences run in parallel.
+        Threads (``None`` or -1: all OpenMP threads). Sequences run in parallel; the
+        results are bit-identical for any number of threads.
+    max_memory : int, optional
+        Scratch budget in bytes (default ``emfast.get_config()["max_memory"]``). When
+        the full-memory pass of the longest sequence does not fit, it runs
+        checkpointed: alphas kept every ~sqrt(T) steps and recomputed block by block
+        (the same numbers, about 1.3x the time, O(sqrt(T) K) scratch).
 
     Returns
     -------
@@ -223,21 +344,15 @@ def forward_backward(frame_likelihood, startprob, transmat, lengths=None, *, log
         if not np.all(np.isfinite(frame)) or np.any(frame < 0):
             raise ValueError("frame_likelihood must be finite and non-negative "
                              "(pass log=True for log-likelihoods).")
-    n_threads, alpha, scale, work, use_scale = _scratch(offsets, K, check_n_jobs(n_jobs))
-    S = len(offsets) - 1
-    ll = np.empty(S)
-    status = np.zeros(S, dtype=np.int32)
-    bad_t = np.zeros(S, dtype=np.int64)
-    blocks = _seq_blocks(offsets)
-    ctrans = _slab(len(blocks) - 1, K * K)
-    gamma = np.empty((N, K), dtype=frame.dtype)
-    _kernels.hmm_fb_frames(frame, offsets, blocks, start, trans, np.ascontiguousarray(trans.T),
-                           ll, status, bad_t, alpha, scale, work, ctrans, gamma, True, use_scale,
-                           n_threads)
-    _raise_status(status, bad_t, offsets, "frame_likelihood is 0 for every state reachable there.")
+    ll, _, xi, _, gamma = _run(np.zeros((0, 1), np.int32), frame, offsets, start, trans,
+                               np.zeros((1, -(-K // _hmm.simd_width()) * _hmm.simd_width())),
+                               np.zeros(2, np.int64), check_n_jobs(n_jobs), counts=True,
+                               posteriors=True, post_dtype=frame.dtype,
+                               what="frame_likelihood is 0 for every state reachable there.",
+                               max_memory=max_memory)
     if shift is not None:
         ll += np.add.reduceat(shift, offsets[:-1])
-    return ll, gamma, trans * ctrans.sum(axis=0)[:K * K].reshape(K, K)
+    return ll, gamma, xi
 
 
 def viterbi(frame_loglik, startprob, transmat, lengths=None, *, log=True, n_jobs=None):

@@ -105,6 +105,17 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         pattern's evidence about the class. The fit statistics (``bic``...)
         and ``score_samples`` always refer to ``log p(x_obs | θ)``.
         Not combinable with ``warm_start``.
+    accelerate : {None, "squarem"}, default=None
+        ``"squarem"``: SQUAREM extrapolation between EM steps (:func:`emfast.run_em`;
+        docs/acceleration.md): fewer E-steps on slow fits, monotone objective, valid
+        tables; ``tol`` then applies to one SQUAREM iteration and ``n_estep_``
+        counts its E-steps (rejected extrapolations included).
+    max_time : float, optional
+        Stop each initialisation after this many seconds (``stop_reason_ ==
+        "max_time"``; not converged).
+    param_tol : float, optional
+        Also stop when an iteration changes no parameter by more than this
+        (absolute; ``stop_reason_ == "param_tol"``).
 
     Attributes
     ----------
@@ -166,7 +177,8 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
 
     def __init__(self, n_classes=2, *, max_iter=1000, tol=1e-6, n_init=1, pseudocount=0.0,
                  init="random", n_categories=None, random_state=None, n_jobs=None,
-                 verbose=False, warm_start=False, missingness=None):
+                 verbose=False, warm_start=False, missingness=None, accelerate=None,
+                 max_time=None, param_tol=None):
         self.n_classes = n_classes
         self.max_iter = max_iter
         self.tol = tol
@@ -179,6 +191,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.missingness = missingness
+        self.accelerate = accelerate
+        self.max_time = max_time
+        self.param_tol = param_tol
 
     def __sklearn_tags__(self):
         return sklearn_tags(self)
@@ -402,15 +417,18 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             problem, context = self._mechanism_problem(codes, codec.names, cards, K, n_threads)
         else:
             problem, context = self._problem(codes, cards, K, n_threads), {}
-        if warm:
-            problem.init = lambda rng, k: [t.copy() for t in theta_w]
+        if warm:        # the fitted tables, in the loop's layout (the init of the problem)
+            draw_w = problem.init
+            problem.init = lambda rng, k: draw_w(rng, k, [t.copy() for t in theta_w])
         elif isinstance(self.init, dict):
             given = self._check_theta(self.init, K, cards)
             draw = problem.init
             problem.init = lambda rng, k: draw(rng, k, given)
         best = self._fit_em(problem, n_init=1 if warm else self.n_init, max_iter=self.max_iter,
                             tol=float(self.tol), random_state=self.random_state,
-                            verbose=bool(self.verbose), name="LatentClassModel")
+                            verbose=bool(self.verbose), name="LatentClassModel",
+                            accelerate=self.accelerate, max_time=self.max_time,
+                            param_tol=self.param_tol)
         self._store_fit(best, codec=codec, cards=cards, unpack=problem.extra["unpack"], **context)
         return self
 
