@@ -2,6 +2,7 @@
 import gzip
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -94,15 +95,20 @@ def test_cli_fit_bif_and_json(asia_files, tmp_path, capsys):
     np.testing.assert_allclose(fitted.cpts["smoke"], bn.cpts["smoke"], atol=0.05)
 
     out_json = tmp_path / "fitted.json"
-    with pytest.warns(emfast.ConvergenceWarning, match="did not converge within max_iter=2"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", emfast.ConvergenceWarning)
         assert main(["fit", str(out), str(csv), "-o", str(out_json), "--init", "current",
                      "--max-iter", "2", "--tol", "0", "-q"]) == 0
-    again = emfast.load(out_json)
-    assert again.variables == bn.variables
-    # JSON networks are accepted as input too
-    with pytest.warns(emfast.ConvergenceWarning):
+        # the warning is one line on stderr, without the source location
+        assert capsys.readouterr().err == (
+            "emfast fit: warning: BayesianNetwork: the best of 1 initialisation(s) did not "
+            "converge within max_iter=2. Increase max_iter, loosen tol, or check the data.\n")
+        again = emfast.load(out_json)
+        assert again.variables == bn.variables
+        # JSON networks are accepted as input too
         assert main(["fit", str(out_json), str(csv), "-o", str(tmp_path / "f2.bif"),
                      "--max-iter", "1", "--pseudocount", "1", "-q"]) == 0
+        assert "did not converge" in capsys.readouterr().err
 
 
 def test_cli_impute_map_and_sample(asia_files, tmp_path, capsys):
@@ -170,9 +176,12 @@ def test_cli_demo_small(capsys):
     line = next(ln for ln in out.splitlines() if "all 37 CPTs" in ln)
     mad0, mad1, kl0, kl1 = map(float, line.split()[-4:])
     assert mad1 < mad0 / 5 and kl1 < kl0 / 5
-    with pytest.warns(emfast.ConvergenceWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", emfast.ConvergenceWarning)
         assert main(["demo", "--rows", "500", "--max-iter", "2", "--hide", "none", "-q"]) == 0
-    assert "hidden" not in capsys.readouterr().out.split("EM from")[0]
+    cap = capsys.readouterr()
+    assert "hidden" not in cap.out.split("EM from")[0]
+    assert cap.err.startswith("emfast demo: warning: BayesianNetwork: the best of 1")
     assert main(["demo", "--hide", "NOPE", "-q"]) == 1
     assert "'NOPE' is not an ALARM variable" in capsys.readouterr().err
 
@@ -196,3 +205,183 @@ def test_info_and_module_entry_point(capsys):
     r = subprocess.run([sys.executable, "-m", "emfast", "--version"], capture_output=True,
                        text=True)
     assert r.returncode == 0 and r.stdout.startswith("emfast ")
+
+
+# ---------------------------------------------------------------------------
+# issue 14.13: clean one-line errors, output checked first, .csv.gz, --sep, progress
+# ---------------------------------------------------------------------------
+
+def _one_line_error(capsys, prefix="emfast fit: error: "):
+    cap = capsys.readouterr()
+    err = cap.err
+    assert err.startswith(prefix) and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err, cap.out
+
+
+def test_cli_file_errors_are_one_line(asia_files, tmp_path, capsys):
+    bn, net, csv, codes, cols = asia_files
+    out = str(tmp_path / "o.bif")
+    raw = gzip.compress(csv.read_bytes())
+    cases = []
+    (tmp_path / "trunc.csv.gz").write_bytes(raw[: len(raw) // 2])            # EOFError
+    cases.append(("trunc.csv.gz", r"trunc.csv.gz is not a valid gzip file \(truncated or corrupt\)"))
+    (tmp_path / "fake.csv.gz").write_bytes(b"\x1f\x8b" + b"not gzip at all")  # BadGzipFile
+    cases.append(("fake.csv.gz", r"fake.csv.gz is not a valid gzip file"))
+    (tmp_path / "big.csv").write_text("smoke,dysp\n" + "x" * 200_000 + ",no\n")  # csv.Error
+    cases.append(("big.csv", r"big.csv, line \d: not a valid CSV line: field larger than"))
+    (tmp_path / "latin.csv").write_bytes("smoke,dysp\nyes,n\xf6\n".encode("latin-1"))
+    cases.append(("latin.csv", r"latin.csv, after line \d: not UTF-8 text"))
+    (tmp_path / "adir").mkdir()
+    cases.append(("adir", r"data file '.*adir' is a directory"))
+    cases.append(("nope.csv", r"data file '.*nope.csv' does not exist"))
+    import re
+    for name, match in cases:
+        assert main(["fit", str(net), str(tmp_path / name), "-o", out, "-q"]) == 1, name
+        err, _ = _one_line_error(capsys)
+        assert re.search(match, err), (name, err)
+    # the network file: a directory, a truncated gzip BIF, a fake gzip JSON
+    assert main(["fit", str(tmp_path / "adir"), str(csv), "-o", out, "-q"]) == 1
+    assert "network file" in _one_line_error(capsys)[0]
+    bif = gzip.compress(net.read_bytes())
+    (tmp_path / "t.bif.gz").write_bytes(bif[:100])
+    assert main(["fit", str(tmp_path / "t.bif.gz"), str(csv), "-o", out, "-q"]) == 1
+    assert "t.bif.gz is not a valid gzip file" in _one_line_error(capsys)[0]
+    (tmp_path / "t.json.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    assert main(["fit", str(tmp_path / "t.json.gz"), str(csv), "-o", out, "-q"]) == 1
+    assert "t.json.gz is not a valid gzip file" in _one_line_error(capsys)[0]
+
+
+def test_cli_os_errors_are_one_line(asia_files, tmp_path, capsys, monkeypatch):
+    """An OSError the checks cannot foresee (here: open() fails) is still one line."""
+    bn, net, csv, codes, cols = asia_files
+    import builtins
+    real_open = builtins.open
+
+    def failing_open(path, *a, **k):
+        if str(path).endswith("data.csv"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", failing_open)
+    assert main(["fit", str(net), str(csv), "-o", str(tmp_path / "o.bif"), "-q"]) == 1
+    err, _ = _one_line_error(capsys)
+    assert err == f"emfast fit: error: Permission denied: {str(csv)!r}\n"
+
+
+def test_cli_checks_the_output_before_the_fit(asia_files, tmp_path, capsys):
+    bn, net, csv, codes, cols = asia_files
+    for out, match in ((tmp_path / "no" / "such" / "dir" / "o.bif", "does not exist; create it"),
+                       (tmp_path, "is a directory; give a file name")):
+        for cmd in ("fit", "impute"):
+            assert main([cmd, str(net), str(csv), "-o", str(out), "-q" if cmd == "fit"
+                         else "--method=map"]) == 1
+            err, stdout = _one_line_error(capsys, f"emfast {cmd}: error: ")
+            assert match in err
+            assert stdout == ""           # nothing read, nothing fitted
+    # a JSON network whose state labels BIF cannot hold: refused before the fit too
+    j = emfast.BayesianNetwork([("A", "B")], {"A": 2, "B": 2}, states={"A": ["x y", "z"]})
+    j.save(tmp_path / "j.json")
+    (tmp_path / "j.csv").write_text("A,B\nz,0\n")
+    assert main(["fit", str(tmp_path / "j.json"), str(tmp_path / "j.csv"), "-o",
+                 str(tmp_path / "j.bif"), "-q"]) == 1
+    err, stdout = _one_line_error(capsys)
+    assert "A state of 'A': 'x y' cannot be written to BIF" in err and stdout == ""
+
+
+def test_cli_reads_gzip_csv_directly_and_names_it(asia_files, tmp_path, capsys):
+    bn, net, csv, codes, cols = asia_files
+    gz = tmp_path / "data.csv.gz"
+    gz.write_bytes(gzip.compress(csv.read_bytes()))
+    assert main(["impute", str(net), str(gz), "-o", str(tmp_path / "a.csv")]) == 0
+    assert main(["impute", str(net), str(csv), "-o", str(tmp_path / "b.csv")]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    # gzip is recognised by content, whatever the name
+    (tmp_path / "plain-name.csv").write_bytes(gz.read_bytes())
+    np.testing.assert_array_equal(read_csv_states(tmp_path / "plain-name.csv", bn)[0],
+                                  read_csv_states(csv, bn)[0])
+    gz.write_bytes(gzip.compress(b"smoke,dysp\nyes,no\nyes,perhaps\n"))
+    assert main(["fit", str(net), str(gz), "-o", str(tmp_path / "o.bif"), "-q"]) == 1
+    err, _ = _one_line_error(capsys)
+    assert f"{gz}, line 3, column 'dysp': 'perhaps' is not a state of 'dysp'" in err
+
+
+@pytest.mark.parametrize("sep, arg", [(";", ";"), ("\t", "\\t"), ("|", "|")])
+def test_cli_sep(asia_files, tmp_path, capsys, sep, arg):
+    bn, net, csv, codes, cols = asia_files
+    text = csv.read_text().replace(",", sep)
+    p = tmp_path / "d.txt"
+    p.write_text(text)
+    out = tmp_path / "imp.txt"
+    assert main(["impute", str(net), str(p), "-o", str(out), "--sep", arg]) == 0
+    filled, fcols = read_csv_states(out, bn, sep=sep)
+    ref = bn.impute(read_csv_states(csv, bn)[0], columns=cols)
+    np.testing.assert_array_equal(filled, ref)
+    assert out.read_text().splitlines()[0] == sep.join(cols)
+    assert main(["fit", str(net), str(p), "-o", str(tmp_path / "f.bif"), "--sep", arg,
+                 "--max-iter", "500", "-q"]) == 0
+    capsys.readouterr()
+
+
+def test_cli_sep_errors(asia_files, tmp_path, capsys):
+    bn, net, csv, codes, cols = asia_files
+    with pytest.raises(SystemExit):
+        main(["fit", str(net), str(csv), "-o", "x.bif", "--sep", ",,"])
+    assert "sep must be one character" in capsys.readouterr().err
+    # a file with another separator: the message suggests --sep
+    p = tmp_path / "semi.csv"
+    p.write_text(csv.read_text().replace(",", ";"))
+    assert main(["fit", str(net), str(p), "-o", str(tmp_path / "o.bif"), "-q"]) == 1
+    assert "(is the separator ';'? pass --sep / sep=)" in _one_line_error(capsys)[0]
+    with pytest.raises(ValueError, match=r"sep must be one character"):
+        read_csv_states(csv, bn, sep='"')
+    with pytest.raises(TypeError, match=r"sep must be a one-character string"):
+        read_csv_states(csv, bn, sep=1)
+
+
+def _fit_output(args, capsys, monkeypatch, tqdm):
+    if not tqdm:
+        monkeypatch.setitem(sys.modules, "tqdm", None)
+        monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emfast.ConvergenceWarning)
+        assert main(args) == 0
+    return capsys.readouterr()
+
+
+def test_cli_progress_lines_match_the_iteration_count(asia_files, tmp_path, capsys,
+                                                      monkeypatch):
+    """Issue 14.13: the first line printed 'change nan'; the demo printed 31 lines for
+    '30 iterations'. Line k now scores the parameters after k M-steps."""
+    bn, net, csv, codes, cols = asia_files
+    import re
+    for max_iter, tol in (("500", "1e-4"), ("3", "0")):
+        cap = _fit_output(["fit", str(net), str(csv), "-o", str(tmp_path / "o.bif"),
+                           "--max-iter", max_iter, "--tol", tol], capsys, monkeypatch, False)
+        lines = [ln for ln in cap.err.splitlines() if " iter " in ln]
+        n_iter = int(re.search(r"^(\d+) iterations in", cap.out, re.M).group(1))
+        assert len(lines) == n_iter + 1
+        assert [int(ln.split(" iter ")[1].split()[0]) for ln in lines] == list(range(n_iter + 1))
+        assert "(start; E-step" in lines[0] and "change" not in lines[0]
+        assert "nan" not in cap.err
+        if max_iter == "3":
+            assert n_iter == 3
+
+
+def test_cli_progress_bar_ends_full(asia_files, tmp_path, capsys, monkeypatch):
+    """Issue 14.13: the tqdm bar stopped at 55/101 when EM converged."""
+    pytest.importorskip("tqdm")
+    bn, net, csv, codes, cols = asia_files
+    import re
+    cap = _fit_output(["fit", str(net), str(csv), "-o", str(tmp_path / "o.bif"),
+                       "--max-iter", "500", "--tol", "1e-4"], capsys, monkeypatch, True)
+    n_iter = int(re.search(r"^(\d+) iterations in", cap.out, re.M).group(1))
+    assert n_iter < 500
+    last = cap.err.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"{n_iter}/{n_iter}" in last and "100%" in last, last
+    assert "nan" not in cap.err
+    cap = _fit_output(["fit", str(net), str(csv), "-o", str(tmp_path / "o.bif"),
+                       "--max-iter", "4", "--tol", "0"], capsys, monkeypatch, True)
+    last = cap.err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "4/4" in last, last

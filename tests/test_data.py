@@ -164,3 +164,97 @@ def test_compress_rows_edge_cases():
     big = np.array([[2**31 - 1, -2**31], [2**31 - 1, -2**31], [0, 0]], dtype=np.int32)
     c = compress_rows(big)
     assert c.counts.tolist() == [2, 1]
+
+
+# ---------------------------------------------------------------------------
+# issue 14: lengths, compress_rows, _as_array
+# ---------------------------------------------------------------------------
+
+WRAP = [2**63 - 1, 2**63 - 1, 8]       # sums to 6 modulo 2**64
+
+
+@pytest.mark.parametrize("lengths, exc, match", [
+    (WRAP, ValueError, r"lengths\[0\] = 9223372036854775807 is longer than X \(len\(X\)=6\)"),
+    ([2**64, 1], ValueError, r"lengths\[0\] = 18446744073709551616 is longer than X"),
+    (np.array([2**63, 1], np.uint64), ValueError, r"lengths\[0\] = 9223372036854775808 is longer"),
+    ([3, -3, 6], ValueError, r"lengths\[1\] = -3: every sequence must have at least one"),
+    ([7], ValueError, r"lengths\[0\] = 7 is longer than X"),
+    ([1e300, 1], ValueError, r"lengths\[0\] = 1e\+300 is longer than X"),
+    ([3, np.nan], ValueError, r"lengths must be integers; lengths\[1\] = nan"),
+    ([3, np.inf], ValueError, r"lengths must be integers; lengths\[1\] = inf"),
+    (["3", "3"], TypeError, r"lengths must be integers; got dtype <U1"),
+    (np.array([True, True]), TypeError, r"lengths must be integers; got dtype bool"),
+    ([3, "x"], TypeError, r"lengths must be integers"),
+    ([[3, 3]], ValueError, r"lengths must be 1-dimensional; got shape \(1, 2\)"),
+    (6, ValueError, r"lengths must be 1-dimensional; got shape \(\)"),
+    ([], ValueError, r"lengths is empty"),
+    ([[3], [3, 3]], ValueError, r"lengths could not be read as a rectangular array"),
+    ([2, 2, 2, 2**62], ValueError, r"lengths\[3\] = 4611686018427387904 is longer than X"),
+])
+def test_check_lengths_refuses_every_bad_length(lengths, exc, match):
+    with pytest.raises(exc, match=match):
+        check_lengths(lengths, 6)
+
+
+def test_check_lengths_accepts_whole_floats_and_big_ints():
+    np.testing.assert_array_equal(check_lengths([2.0, 4.0], 6), [0, 2, 6])
+    np.testing.assert_array_equal(check_lengths(np.array([1, 5], np.uint64), 6), [0, 1, 6])
+    assert check_lengths(np.array([6], np.int8), 6).dtype == np.int64
+
+
+def test_wrapping_lengths_never_reach_a_kernel():
+    """Issue 14.1: these lengths used to segfault predict and corrupt the heap in viterbi."""
+    X = np.array([0, 1, 0, 1, 1, 0])
+    h = em.CategoricalHMM(2, random_state=0).fit(X)
+    match = r"lengths\[0\] = 9223372036854775807 is longer than X \(len\(X\)=6\)"
+    start, trans = [.5, .5], [[.9, .1], [.2, .8]]
+    calls = [lambda: h.predict(X, WRAP), lambda: h.score(X, WRAP), lambda: h.fit(X, WRAP),
+             lambda: h.predict_proba(X, WRAP), lambda: h.decode(X, WRAP),
+             lambda: em.kernels.viterbi(np.zeros((6, 2)), start, trans, WRAP),
+             lambda: em.kernels.forward_backward(np.ones((6, 2)), start, trans, WRAP)]
+    for call in calls:
+        with pytest.raises(ValueError, match=match):
+            call()
+    # later, unrelated calls still work (no heap corruption)
+    assert np.isfinite(h.score(X))
+
+
+@pytest.mark.parametrize("codes, exc, match", [
+    ([[2**32, 0], [0, 0]], ValueError,
+     r"codes holds 4294967296 at index \(0, 0\), outside the int32 range"),
+    ([[0.7, 0], [0, 0]], ValueError, r"codes holds 0.7 at index \(0, 0\); expected whole"),
+    ([[0, 0], [np.nan, 0]], ValueError, r"codes holds nan at index \(1, 0\)"),
+    (np.array([[2**63, 0]], np.uint64), ValueError, r"codes holds 9223372036854775808"),
+    ([["a", "b"]], TypeError, r"codes has dtype <U1; expected integer codes"),
+    ([[1j, 0]], TypeError, r"codes has dtype complex128"),
+    ([0, 1], ValueError, r"codes must be 2-dimensional"),
+])
+def test_compress_rows_refuses_what_a_cast_would_change(codes, exc, match):
+    """Issue 14.7: 2**32 wrapped to 0 and 0.7 truncated to 0, merging distinct rows."""
+    with pytest.raises(exc, match=match):
+        compress_rows(codes)
+
+
+def test_compress_rows_converts_exactly():
+    c = compress_rows(np.array([[1.0, 2.0], [1.0, 2.0], [-1.0, 0.0]]))
+    assert c.rows.tolist() == [[1, 2], [-1, 0]] and c.counts.tolist() == [2, 1]
+    c = compress_rows(np.array([[2**31 - 1], [-2**31]], dtype=np.int64))
+    assert c.rows.ravel().tolist() == [2**31 - 1, -2**31] and c.counts.tolist() == [1, 1]
+    c = compress_rows(np.array([[True], [False], [True]]))
+    assert c.counts.tolist() == [2, 1]
+
+
+def test_as_array_names_the_argument():
+    from emfast.data import _as_array
+    deep = 0
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match=r"^X could not be read as a rectangular array"):
+        _as_array(deep, "X")
+    with pytest.raises(ValueError, match=r"^X could not be read as a rectangular array"):
+        _as_array([[0, 1], [0]], "X")
+    with pytest.raises(ValueError, match=r"^t could not be read as an array of float64: could "
+                                         r"not convert string to float: 'ab'"):
+        _as_array("ab", "t", dtype=np.float64)
+    with pytest.raises(TypeError, match=r"^X could not be converted to an array of float64"):
+        _as_array({"a": 1}, "X", dtype=float)

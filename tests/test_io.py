@@ -328,3 +328,200 @@ def test_read_bif_file_objects(tmp_path):
         raw = fh.read()
     (tmp_path / "asia.txt").write_bytes(raw)
     _same(bn, read_bif(tmp_path / "asia.txt"))
+
+
+# ---------------------------------------------------------------------------
+# issue 14.9 / 14.11 / 14.12: strict JSON, clean errors, memory bombs
+# ---------------------------------------------------------------------------
+
+def _asia_dict(tmp_path):
+    p = tmp_path / "asia.json"
+    save(datasets.load_network("asia"), p)
+    return json.loads(p.read_text())
+
+
+def _set(path, value):
+    def mutate(d):
+        *keys, last = path
+        for k in keys:
+            d = d[k]
+        if value is _DELETE:
+            del d[last]
+        else:
+            d[last] = value
+    return mutate
+
+
+_DELETE = object()
+
+JSON_CASES = [
+    # issue 14.9: lenient fields
+    (_set(["variables", 0, "states"], "xy"),
+     r"variables\[0\]\.states \(variable 'asia'\) must be a list of strings; got a string 'xy'"),
+    (_set(["variables", 0, "cardinality"], 2.7),
+     r"variables\[0\]\.cardinality \(variable 'asia'\) must be an integer >= 1; got 2.7"),
+    (_set(["format_version"], True),
+     r"Unsupported emfast network format_version True; this emfast reads the integer versions"),
+    (_set(["format_version"], 1.0), r"Unsupported emfast network format_version 1.0"),
+    (_set(["variables", 0, "cardinality"], True), r"cardinality .* must be an integer >= 1; got True"),
+    (_set(["variables", 0, "cardinality"], 0), r"cardinality .* must be an integer >= 1; got 0"),
+    (_set(["variables", 0, "states"], ["a", 1]), r"states \(variable 'asia'\) must be a list of str"),
+    (_set(["variables", 0, "states"], ["a", "b", "c"]), r"lists 3 states but its cardinality is 2"),
+    (_set(["variables", 0, "states"], ["a", "a"]), r"states \(variable 'asia'\) repeats \['a'\]"),
+    (_set(["variables", 0, "name"], 5), r"variables\[0\]\.name must be a non-empty string; got 5"),
+    (_set(["variables", 0, "stats"], ["a", "b"]), r"variables\[0\] has the unknown field\(s\) \['stats'\]"),
+    (_set(["extra"], 1), r"the file has the unknown field\(s\) \['extra'\]"),
+    (_set(["name"], 3), r"'name' must be a string or null; got a number"),
+    (_set(["emfast_version"], [0]), r"'emfast_version' must be a string; got a list"),
+    # issue 14.11: KeyError / TypeError / OverflowError
+    (_set(["cpts", "asia", "values"], _DELETE), r"cpts\['asia'\] has no 'values' field"),
+    (_set(["cpts", "asia", "shape"], _DELETE), r"cpts\['asia'\] has no 'shape' field"),
+    (_set(["variables"], 5), r"'variables' must be a list of .* objects; got a number"),
+    (lambda d: d.update(variables=[], edges=[], cpts={}), r"'variables' is empty"),
+    (_set(["variables", 0], "asia"), r"variables\[0\] must be an object .*; got a string"),
+    (_set(["cpts", "asia", "shape"], [1e20]), r"cpts\['asia'\]\.shape must be a list of integers; "
+                                              r"got \[1e\+20\]"),
+    (_set(["cpts", "asia", "shape"], [10**20]), r"cpts\['asia'\]\.shape is \[100000000000000000000"
+                                                r"\], but variable 'asia' with parents \[\] needs \[2\]"),
+    (_set(["cpts", "asia", "values"], [[0.5, 0.5]]), r"cpts\['asia'\]\.values has 1 numbers; shape"),
+    (_set(["cpts", "asia", "values"], ["0.5", 0.5]), r"cpts\['asia'\]\.values\[0\] must be a number"),
+    (_set(["cpts", "asia", "values"], [True, 0]), r"cpts\['asia'\]\.values\[0\] must be a number"),
+    (_set(["cpts", "asia", "values"], [10**400, 0]), r"values\[0\] = 1000.* is not a finite"),
+    (_set(["cpts", "asia", "values"], {"a": 1}), r"cpts\['asia'\]\.values must be a flat list"),
+    (_set(["cpts", "asia"], [0.5, 0.5]), r"cpts\['asia'\] must be an object"),
+    (_set(["cpts", "nope"], {"shape": [2], "values": [1, 0]}), r"'cpts' has a table for 'nope'"),
+    (_set(["cpts"], []), r"'cpts' must be an object"),
+    (_set(["edges"], "ab"), r"'edges' must be a list of \[parent, child\] pairs; got a string"),
+    (_set(["edges", 0], ["asia", "tub", "x"]), r"edges\[0\] must be a \[parent, child\] pair"),
+    (_set(["edges", 0], ["asia", 1]), r"edges\[0\] must be a \[parent, child\] pair"),
+    (_set(["edges", 0], ["asia", "nope"]), r"edges\[0\] = \['asia', 'nope'\] names 'nope'"),
+]
+
+
+@pytest.mark.parametrize("mutate, match", JSON_CASES)
+def test_load_is_strict_and_names_the_field(tmp_path, mutate, match):
+    d = _asia_dict(tmp_path)
+    mutate(d)
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=match) as info:
+        load(p)
+    assert str(info.value).startswith(f"{p}: "), str(info.value)
+    with pytest.raises(ValueError, match=match):
+        emfast.io.network_from_dict(d)
+
+
+def test_load_deep_nesting_duplicates_and_top_level(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text('{"format": "emfast.BayesianNetwork", "format_version": 1, "variables": '
+                 + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match=r"x.json is not an emfast network file: its JSON is "
+                                         r"nested too deeply"):
+        load(p)
+    p.write_text('{"format": "emfast.BayesianNetwork", "format": 1}')
+    with pytest.raises(ValueError, match=r"the JSON object key 'format' appears twice"):
+        load(p)
+    p.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"the top level is a list, expected an object"):
+        load(p)
+
+
+@pytest.mark.parametrize("reader, suffix", [(read_bif, ".bif.gz"), (load, ".json.gz")])
+def test_truncated_and_fake_gzip_are_value_errors(tmp_path, reader, suffix):
+    """Issue 14.11: EOFError / BadGzipFile escaped read_bif and load."""
+    bn = datasets.load_network("asia")
+    good = tmp_path / f"good{suffix}"
+    (bn.write_bif if suffix == ".bif.gz" else bn.save)(good)
+    raw = good.read_bytes()
+    for name, data, match in (
+            ("trunc", raw[: len(raw) // 2], r"is not a valid gzip file \(truncated or corrupt\): "
+                                            r"Compressed file ended"),
+            ("fake", b"\x1f\x8b" + b"garbage" * 5, r"is not a valid gzip file"),
+            ("crc", raw[:-8] + bytes(8), r"is not a valid gzip file")):
+        p = tmp_path / f"{name}{suffix}"
+        p.write_bytes(data)
+        with pytest.raises(ValueError, match=match) as info:
+            reader(p)
+        assert str(info.value).startswith(str(p))
+    with open(tmp_path / f"trunc{suffix}", "rb") as fh:
+        with pytest.raises(ValueError, match=r"trunc.*is not a valid gzip file"):
+            reader(fh)
+    (tmp_path / "latin.bif").write_bytes(b"network \xe9 {}")
+    with pytest.raises(ValueError, match=r"latin.bif is not UTF-8 text"):
+        reader(tmp_path / "latin.bif")
+    with pytest.raises(TypeError, match=r"path must be a file name or a file object; got int"):
+        reader(5)
+
+
+def test_gzip_bomb_is_refused_within_the_budget(tmp_path):
+    p = tmp_path / "bomb.bif.gz"
+    p.write_bytes(gzip.compress(b"//" + b" " * (64 << 20)))    # 64 MiB of comment, 64 KiB file
+    assert p.stat().st_size < 200_000
+    with emfast.config_context(max_memory="16M"):
+        with pytest.raises(ValueError, match=r"decompressing .*bomb.bif.gz needs \d+ MiB, more "
+                                             r"than the memory budget max_memory=16 MiB"):
+            read_bif(p)
+
+
+def _default_bomb(n_parents=8, card=10):
+    """A ~1.5 KB BIF whose 'default' entry asks for card**(n_parents + 1) probabilities."""
+    st = ", ".join(f"s{k}" for k in range(card))
+    text = "".join(f"variable V{i} {{ type discrete [ {card} ] {{ {st} }}; }}\n"
+                   for i in range(n_parents + 1))
+    row = ", ".join([repr(1 / card)] * card)
+    text += "".join(f"probability ( V{i} ) {{ table {row}; }}\n" for i in range(n_parents))
+    text += (f"probability ( V{n_parents} | " + ", ".join(f"V{i}" for i in range(n_parents))
+             + f" ) {{ default {row}; }}\n")
+    return text
+
+
+def test_bif_default_row_bomb_is_refused_before_allocating(tmp_path):
+    """Issue 14.12: a small BIF with a 'default' row tried 7.45 GiB."""
+    text = _default_bomb()
+    assert len(text) < 2000
+    (tmp_path / "bomb.bif").write_text(text)
+    with emfast.config_context(max_memory="1G"):
+        with pytest.raises(ValueError, match=r"bomb.bif: BIF: the table of 'V8' \(line 18; "
+                                             r"1,000,000,000 probabilities\) needs 7.54 GiB, more "
+                                             r"than the memory budget max_memory=1 GiB"):
+            read_bif(tmp_path / "bomb.bif")
+    # 70 binary parents: the size no longer wraps around int64 (2**71 entries)
+    with pytest.raises(ValueError, match=r"the table of 'V70' .* needs 1.78e\+07 PiB"):
+        parse_bif(_default_bomb(70, 2))
+    # the same file with a table that fits is read
+    bn = read_bif_text = parse_bif(_default_bomb(2, 3))
+    assert bn.tables["V2"].shape == (3, 3, 3)
+    del read_bif_text
+
+
+def test_network_constructor_refuses_huge_tables_before_allocating():
+    """Issue 14.12: BayesianNetwork([], {"A": 10**9}) raised MemoryError with an empty
+    message; a child with 28 binary parents allocated 4 GiB before the clique refusal."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"the CPT of 'A' \(0 parent\(s\)\) has 1,000,000,000 "
+                                             r"entries, more than the 67,108,864 configurations"):
+            BayesianNetwork([], {"A": 10**9})
+        cards = {f"P{i}": 2 for i in range(28)} | {"C": 2}
+        with pytest.raises(ValueError, match=r"the CPT of 'C' \(28 parent\(s\)\) has 536,870,912 "
+                                             r"entries"):
+            BayesianNetwork([(f"P{i}", "C") for i in range(28)], cards)
+        # 2**70 entries: no int64 wrap-around lets it through
+        cards = {f"P{i}": 2 for i in range(70)} | {"C": 2}
+        with pytest.raises(ValueError, match=r"has 2,361,183,241,434,822,606,848 entries"):
+            BayesianNetwork([(f"P{i}", "C") for i in range(70)], cards)
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20    # peak: nothing big allocated
+    finally:
+        tracemalloc.stop()
+    # within the clique limit but beyond the memory budget
+    with emfast.config_context(max_memory="64M"):
+        with pytest.raises(ValueError, match=r"the CPTs of the network \(16,777,224 probabilities\) "
+                                             r"and its 1,048,584 default state labels needs 208 MiB, "
+                                             r"more than the memory budget max_memory=64 MiB"):
+            BayesianNetwork([("A", "B"), ("C", "B")], {"A": 4, "B": 2**20, "C": 4})
+    with emfast.config_context(max_memory="64M"):
+        with pytest.raises(ValueError, match=r"1,000,000 default state labels needs"):
+            BayesianNetwork([], {"A": 10**6})
+        bn = BayesianNetwork([], {"A": 10**5})                      # 8.4 MB: fine
+        assert bn.cpts["A"].shape == (10**5,)

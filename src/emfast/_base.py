@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import numbers
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
@@ -118,15 +119,48 @@ def check_int(value, name: str, *, low: int | None = None, allow_none: bool = Fa
     return int(value)
 
 
-def check_n_jobs(n_jobs) -> int:
-    """Resolve ``n_jobs`` (None/-1 = all threads OpenMP offers, else a positive int)."""
+def _n_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def check_n_jobs(n_jobs, n_work=None) -> int:
+    """Resolve ``n_jobs`` to a number of threads.
+
+    ``None`` or ``-1``: all threads OpenMP offers by default (``OMP_NUM_THREADS``
+    or the number of CPUs). A positive int is capped at the number of CPUs (or
+    OpenMP's default, whichever is larger) and, when given, at ``n_work``, the
+    number of work blocks of the call: more threads could only wait, and
+    thousands of them make OpenMP fail to create threads (libgomp then exits
+    the process). The cap changes speed only, since results are bit-identical
+    for any ``n_jobs``.
+
+    Raises
+    ------
+    TypeError
+        ``n_jobs`` is not an int (a bool, a float, a string, ...).
+    ValueError
+        ``0`` or below ``-1``.
+    """
     from . import _kernels
 
+    if n_jobs is not None and (isinstance(n_jobs, (bool, np.bool_))
+                               or not isinstance(n_jobs, (numbers.Integral, np.integer))):
+        raise TypeError(f"n_jobs must be a positive int, -1 or None; got {n_jobs!r} "
+                        f"({type(n_jobs).__name__}).")
+    limit = max(1, int(_kernels.max_threads()), _n_cpus())
     if n_jobs is None or n_jobs == -1:
-        return max(1, _kernels.max_threads())
-    if not isinstance(n_jobs, (numbers.Integral, np.integer)) or n_jobs == 0 or n_jobs < -1:
+        n = max(1, int(_kernels.max_threads()))
+    elif n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive int, -1 or None; got {n_jobs!r}.")
-    return int(n_jobs)
+    else:
+        n = min(int(n_jobs), limit)
+    if n_work is not None:
+        n = min(n, max(1, int(n_work)))
+    return n
 
 
 class BaseEstimator:

@@ -21,9 +21,11 @@
 # A separator whose variables are all observed in the row carries the constant
 # message 1 (after scaling): no message is sent, multiplied or distributed.
 #
-# Status per row: 0 ok, 1 the evidence has probability 0 (or underflowed).
+# Status per row: 0 ok, 1 the evidence has probability 0. A clique whose normaliser
+# is tiny (its factors underflowed) is recomputed in log space, so every probability
+# down to the smallest subnormal is handled exactly.
 
-from libc.math cimport log, INFINITY
+from libc.math cimport log, exp, INFINITY
 
 cdef enum:
     _BN_FAMILY = 0
@@ -138,15 +140,73 @@ cdef void _bn_maps(const BNTree* T, const int32_t* x, BNWork* W) noexcept nogil:
                 i -= 1
 
 
+# A clique whose normaliser is below this may have lost entries to underflow (its
+# factors multiplied into the subnormal range, or to 0): it is recomputed in log space.
+# Above it, 1/z <= 2**969 cannot overflow, and an entry that underflowed is below
+# 2**-53 of z, so z and every posterior entry not already below round-off are exact.
+DEF _BN_SAFE_Z = 2.0041683600089728e-292    # 2**-969
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__)
+    #define emfast_likely(x) __builtin_expect(!!(x), 1)
+    #else
+    #define emfast_likely(x) (x)
+    #endif
+    """
+    bint emfast_likely(bint) nogil
+
+
+cdef int _bn_clique_log(const BNTree* T, const double* theta, BNWork* W, Py_ssize_t c,
+                        double* lz) noexcept nogil:
+    """Clique c's potential in log space (rare path): the product of its family CPT
+    entries and incoming messages as a sum of logs, shifted by its maximum,
+    exponentiated and normalised. Every factor >= the smallest subnormal keeps its
+    exact log. Writes log(normaliser) to lz; returns 1 when every entry is 0."""
+    cdef Py_ssize_t t, r, m = W.msize[c]
+    cdef double* p = W.phi + W.poff[c]
+    cdef const double* th
+    cdef const double* ms
+    cdef const int32_t* mp
+    cdef double mx = -INFINITY, z = 0.0, inv
+    cdef int kind
+    for r in range(m):
+        p[r] = 0.0
+    for t in range(T.t_ptr[c], T.t_ptr[c + 1]):
+        kind = T.t_kind[t]
+        mp = W.maps + W.moff[t]
+        if kind == _BN_FAMILY:
+            th = theta + T.t_ref[t]
+            for r in range(m):
+                p[r] += log(th[mp[r]])
+        elif kind == _BN_DOWN and not W.sepobs[T.t_ref[t]]:
+            ms = W.msg + T.sep_off[T.t_ref[t]]
+            for r in range(m):
+                p[r] += log(ms[mp[r]])
+    for r in range(m):
+        if p[r] > mx:
+            mx = p[r]
+    if not (mx > -INFINITY):
+        return 1
+    for r in range(m):
+        p[r] = exp(p[r] - mx)
+        z += p[r]
+    inv = 1.0 / z             # z in [1, m]
+    for r in range(m):
+        p[r] *= inv
+    lz[0] = mx + log(z)
+    return 0
+
+
 cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxprod,
                      double* ll) noexcept nogil:
-    """Step 2: collect to the root. Returns 0, or 1 when a normaliser is 0 / NaN."""
+    """Step 2: collect to the root. Returns 0, or 1 when the evidence has probability 0."""
     cdef Py_ssize_t oi, c, t, r, m
     cdef double* p
     cdef double* ms
     cdef const double* th
     cdef const int32_t* mp
-    cdef double z, inv, zprod = 1.0
+    cdef double z, inv, lz, zprod = 1.0
     cdef int kind
     ll[0] = 0.0
     for oi in range(T.n_cl - 1, -1, -1):
@@ -170,15 +230,26 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
         z = 0.0
         for r in range(m):
             z += p[r]
-        if not (z > 0.0) or z == INFINITY:
+        # z <= m (entries are products of numbers <= 1). The running product of
+        # normalisers stays normal: a z below 1e-20 goes to ll directly, and zprod is
+        # flushed to ll once it leaves [1e-250, 1e250] (checked once per clique).
+        if emfast_likely(z > 1e-20):
+            zprod *= z
+            inv = 1.0 / z
+            for r in range(m):
+                p[r] *= inv
+        elif z >= _BN_SAFE_Z:
+            ll[0] += log(z)
+            inv = 1.0 / z
+            for r in range(m):
+                p[r] *= inv
+        elif z != z:
             return 1
-        zprod *= z
-        if zprod < 1e-280 or zprod > 1e280:
-            ll[0] += log(zprod)
-            zprod = 1.0
-        inv = 1.0 / z
-        for r in range(m):
-            p[r] *= inv
+        else:
+            # tiny or 0 (a subnormal z would overflow 1/z): redo the clique in log space
+            if _bn_clique_log(T, theta, W, c, &lz) != 0:
+                return 1
+            ll[0] += lz
         if T.parent[c] >= 0 and W.sepobs[c]:
             if maxprod:
                 # the max-message is max(p) on the one observed separator entry
@@ -186,7 +257,7 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
                 for r in range(m):
                     if p[r] > z:
                         z = p[r]
-                zprod *= z
+                zprod *= z        # in [1/m, 1], m <= 2**26
         elif T.parent[c] >= 0:
             mp = W.maps + W.moff[T.up_tgt[c]]
             ms = W.msg + T.sep_off[c]
@@ -199,6 +270,9 @@ cdef int _bn_collect(const BNTree* T, const double* theta, BNWork* W, bint maxpr
             else:
                 for r in range(m):
                     ms[mp[r]] += p[r]
+        if zprod < 1e-250 or zprod > 1e250:
+            ll[0] += log(zprod)
+            zprod = 1.0
     ll[0] += log(zprod)
     return 0
 
@@ -228,7 +302,9 @@ cdef void _bn_distribute(const BNTree* T, BNWork* W) noexcept nogil:
         for r in range(W.msize[c]):
             s = mp[r]
             if ms[s] > 0.0:
-                p[r] *= W.nu[s] / ms[s]
+                # p[r] <= ms[s] (ms sums p over the separator entry): p/ms <= 1 cannot
+                # overflow, where nu/ms would for a subnormal ms
+                p[r] = (p[r] / ms[s]) * W.nu[s]
             else:
                 p[r] = 0.0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import itertools
+import math
 
 import numpy as np
 
@@ -160,6 +161,7 @@ class BayesianNetwork(EMFitMixin):
             parents[c].append(p)
             children[p].append(c)
             edge_list.append((p, c))
+        _check_table_sizes(variables, parents, cards, states)
         self._variables = variables
         self._index = index
         self._cards = cards
@@ -754,6 +756,29 @@ def load(path) -> BayesianNetwork:
     """
     from .io import load_spec
     return BayesianNetwork.from_spec(load_spec(path))
+
+
+def _check_table_sizes(variables, parents, cards, states) -> None:
+    """Refuse, before the CPTs and state labels are allocated, a family larger than the
+    junction tree's clique limit (every family lies in some clique, so inference would
+    refuse it later) and tables plus default labels ("0", "1", ...; about 80 bytes each)
+    beyond the memory budget. Sizes are Python ints: no wrap-around."""
+    from ._config import check_memory
+    from ._jtree import MAX_CLIQUE_SIZE
+
+    sizes = [math.prod([cards[p] for p in parents[v]]) * cards[v] for v in variables]
+    for v, n in zip(variables, sizes):
+        if n > MAX_CLIQUE_SIZE:
+            raise ValueError(
+                f"the CPT of {v!r} ({len(parents[v])} parent(s)) has {n:,} entries, more than "
+                f"the {MAX_CLIQUE_SIZE:,} configurations exact inference allows in a clique "
+                "(each variable and its parents lie in one clique); use fewer parents or "
+                "fewer states.")
+    given = states if isinstance(states, Mapping) else {}
+    n_labels = sum(cards[v] for v in variables if given.get(v) is None)
+    check_memory(8 * sum(sizes) + 80 * n_labels,
+                 f"the CPTs of the network ({sum(sizes):,} probabilities) and its "
+                 f"{n_labels:,} default state labels")
 
 
 def _topological_order(variables, parents, children) -> list:

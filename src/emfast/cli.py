@@ -17,9 +17,11 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import time
+import warnings
 
 
 def _cmd_info(args) -> int:
@@ -34,11 +36,34 @@ def _is_json(path) -> bool:
     return p.endswith(".json") or p.endswith(".json.gz")
 
 
+def _check_input(path, what: str) -> None:
+    """A clear message for an input path that cannot be read, before opening it."""
+    if not os.path.exists(path):
+        raise ValueError(f"{what} file {path!r} does not exist.")
+    if os.path.isdir(path):
+        raise ValueError(f"{what} file {path!r} is a directory; give a file.")
+
+
+def _check_output(path, what: str) -> None:
+    """Refuse an output path that cannot be written *before* the work starts (a
+    missing directory used to be found only after a long fit)."""
+    p = os.fspath(path)
+    if not p:
+        raise ValueError(f"the {what} path is empty.")
+    if os.path.isdir(p):
+        raise ValueError(f"the {what} {p!r} is a directory; give a file name.")
+    d = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(d):
+        raise ValueError(f"the directory {d!r} of the {what} {p!r} does not exist; create "
+                         "it first.")
+    if not os.access(d, os.W_OK) or (os.path.exists(p) and not os.access(p, os.W_OK)):
+        raise ValueError(f"the {what} {p!r} cannot be written (permission denied).")
+
+
 def _load_network(path):
     from .bayesnet import load, read_bif
 
-    if not os.path.exists(path):
-        raise ValueError(f"network file {path!r} does not exist.")
+    _check_input(path, "network")
     return load(path) if _is_json(path) else read_bif(path)
 
 
@@ -52,20 +77,24 @@ def _full_codes(bn, codes, columns):
     return full
 
 
-def _read_data(bn, path):
+def _read_data(bn, path, sep=","):
     from .io import read_csv_states
 
-    if not os.path.exists(path):
-        raise ValueError(f"data file {path!r} does not exist.")
-    codes, columns = read_csv_states(path, bn)
+    _check_input(path, "data")
+    codes, columns = read_csv_states(path, bn, sep=sep)
     if codes.shape[0] == 0:
         raise ValueError(f"{path} has a header but no data rows.")
     return codes, columns
 
 
 def _cmd_fit(args) -> int:
+    from .io import check_bif_names, save, write_bif
+
+    _check_output(args.output, "output network")
     bn = _load_network(args.network)
-    codes, columns = _read_data(bn, args.data)
+    if not _is_json(args.output):
+        check_bif_names(bn)           # a name BIF cannot hold: say so before the fit
+    codes, columns = _read_data(bn, args.data, args.sep)
     hidden = [v for v in bn.variables if v not in columns]
     out = sys.stdout
     print(f"{args.data}: {codes.shape[0]:,} rows, {len(columns)} of {len(bn.variables)} "
@@ -82,12 +111,8 @@ def _cmd_fit(args) -> int:
           f"log-likelihood {bn.log_likelihood_:.6f} ({bn.log_likelihood_ / codes.shape[0]:.6f} "
           "per row)", file=out)
     if _is_json(args.output):
-        from .io import save
-
         save(bn, args.output)
     else:
-        from .io import write_bif
-
         write_bif(bn, args.output)
     print(f"wrote {args.output}", file=out)
     return 0
@@ -96,8 +121,9 @@ def _cmd_fit(args) -> int:
 def _cmd_impute(args) -> int:
     from .io import write_csv_states
 
+    _check_output(args.output, "output CSV")
     bn = _load_network(args.network)
-    codes, columns = _read_data(bn, args.data)
+    codes, columns = _read_data(bn, args.data, args.sep)
     n_missing = int((codes < 0).sum())
     full = _full_codes(bn, codes, columns)
     t0 = time.perf_counter()
@@ -108,7 +134,7 @@ def _cmd_impute(args) -> int:
     import numpy as np
 
     idx = [bn.variables.index(c) for c in cols]
-    write_csv_states(args.output, np.asarray(filled)[:, idx], cols, bn)
+    write_csv_states(args.output, np.asarray(filled)[:, idx], cols, bn, sep=args.sep)
     print(f"imputed {n_missing:,} missing cells in {codes.shape[0]:,} rows "
           f"({args.method}) in {dt:.2f} s; wrote {args.output}", file=sys.stdout)
     return 0
@@ -135,6 +161,21 @@ def _fraction(s):
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1); got {s}")
     return v
+
+
+def _separator(s):
+    from .io import _check_sep
+
+    try:
+        return _check_sep(s)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_sep_option(s):
+    s.add_argument("--sep", type=_separator, default=",",
+                   help="field separator of the CSV (one character; '\\t' for a tab; "
+                        "default ',')")
 
 
 def _add_em_options(s, *, max_iter, tol):
@@ -182,9 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "state labels; an empty cell is missing; a variable without a column is "
                     "hidden.")
     s.add_argument("network", help="network file: .bif, .bif.gz, .json or .json.gz")
-    s.add_argument("data", help="CSV of state labels (empty cell = missing)")
+    s.add_argument("data", help="CSV of state labels (empty cell = missing); gzip-compressed "
+                               "files (.csv.gz) are read directly")
     s.add_argument("-o", "--output", required=True,
                    help="output network: BIF, or emfast JSON when it ends in .json")
+    _add_sep_option(s)
     _add_em_options(s, max_iter=100, tol=1e-6)
     s.add_argument("--n-init", type=_positive_int, default=1,
                    help="random restarts; the best is kept (default 1)")
@@ -202,8 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "of each row (map) or a draw from the exact posterior (sample) under "
                     "NETWORK.")
     s.add_argument("network", help="network file: .bif, .bif.gz, .json or .json.gz")
-    s.add_argument("data", help="CSV of state labels (empty cell = missing)")
-    s.add_argument("-o", "--output", required=True, help="output CSV")
+    s.add_argument("data", help="CSV of state labels (empty cell = missing); gzip-compressed "
+                               "files (.csv.gz) are read directly")
+    s.add_argument("-o", "--output", required=True,
+                   help="output CSV (gzip-compressed when it ends in .gz; same separator as DATA)")
+    _add_sep_option(s)
     s.add_argument("--method", choices=["map", "sample"], default="map",
                    help="map: most probable joint completion; sample: posterior draw "
                         "(default map)")
@@ -214,19 +260,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: What a command reports as a one-line error (anything else is a bug in emfast and
+#: keeps its traceback). gzip.BadGzipFile and the OSErrors of open() (FileNotFoundError,
+#: IsADirectoryError, PermissionError) are OSErrors.
+_USER_ERRORS = (ValueError, OSError, EOFError, csv.Error, MemoryError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {os.fsdecode(exc.filename)!r}"
+    if isinstance(exc, MemoryError):
+        return f"out of memory{': ' + str(exc) if str(exc) else ''}."
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, (EOFError, csv.Error)) or type(exc).__name__ == "BadGzipFile":
+        text = f"{type(exc).__name__}: {text}"
+    return " ".join(text.split())     # one line
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return args.func(args)
-    except ValueError as exc:
-        if os.environ.get("EMFAST_DEBUG"):
-            raise
-        print(f"emfast {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    prog = f"emfast {args.command}"
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning     # one line, not the source location
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+        except _USER_ERRORS as exc:
+            if os.environ.get("EMFAST_DEBUG"):
+                raise
+            print(f"{prog}: error: {_describe(exc)}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

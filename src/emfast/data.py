@@ -29,24 +29,32 @@ NO_CARD_LIMIT = int(np.iinfo(np.int32).max)
 (codes are then only checked to be whole numbers >= -1)."""
 
 __all__ = ["MISSING", "Schema", "encode", "check_data", "check_codes_1d",
-           "compress_rows", "CompressedRows", "check_lengths", "ColumnCodec"]
+           "compress_rows", "CompressedRows", "check_lengths", "as_int32",
+           "ColumnCodec"]
 
 
 def _is_dataframe(obj) -> bool:
     return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "iloc")
 
 
-def _as_array(X, name: str = "X") -> np.ndarray:
-    """``np.asarray(X)`` with a ValueError naming ``name`` for input NumPy cannot read
-    (ragged or absurdly nested lists)."""
-    if isinstance(X, np.ndarray):
+def _as_array(X, name: str = "X", dtype=None) -> np.ndarray:
+    """``np.asarray(X, dtype)`` for user input, with errors that name ``name``: a ragged
+    or too deeply nested list (numpy stops at 64 dimensions; Python may hit its recursion
+    limit first), or values that do not convert to ``dtype``, are a ``ValueError``
+    (``TypeError`` when numpy says the Python type is wrong). The one place emfast turns
+    user input into an array."""
+    if isinstance(X, np.ndarray) and (dtype is None or X.dtype == dtype):
         return X
     try:
-        return np.asarray(X)
+        return np.asarray(X, dtype=dtype)
     except RecursionError:
         raise ValueError(f"{name} is nested too deeply to be an array.") from None
-    except ValueError as exc:
-        raise ValueError(f"{name} could not be read as a rectangular array: {exc}") from None
+    except TypeError as exc:
+        raise TypeError(f"{name} could not be converted to an array"
+                        f"{'' if dtype is None else f' of {np.dtype(dtype)}'}: {exc}") from None
+    except (ValueError, OverflowError) as exc:
+        what = "a rectangular array" if dtype is None else f"an array of {np.dtype(dtype)}"
+        raise ValueError(f"{name} could not be read as {what}: {exc}") from None
 
 
 def _require_pandas():
@@ -541,32 +549,78 @@ def check_codes_1d(x, card: int, *, name: str = "X", var: str = "X") -> np.ndarr
 def check_lengths(lengths, n_samples: int) -> np.ndarray:
     """Validate sequence lengths and return offsets (int64, ``len(lengths) + 1``).
 
-    ``lengths=None`` means one sequence of ``n_samples`` steps.
+    ``lengths=None`` means one sequence of ``n_samples`` steps. Every length is
+    checked against ``1..n_samples`` on its own before anything is summed, so
+    lengths whose int64 sum would wrap around (``[2**63 - 1, 2**63 - 1, 8]``)
+    are refused instead of reaching a kernel; the only place emfast turns
+    ``lengths`` into offsets.
+
+    Raises
+    ------
+    TypeError
+        ``lengths`` is not an array of integers (strings, booleans, objects).
+    ValueError
+        Not 1-dimensional, empty, a non-whole or non-finite float, a length
+        outside ``1..n_samples`` (naming its index), or a sum other than
+        ``n_samples``.
     """
+    n_samples = int(n_samples)
     if lengths is None:
         if n_samples == 0:
             raise ValueError("X is empty: there is no sequence to fit or score.")
         return np.array([0, n_samples], dtype=np.int64)
-    lengths_arr = np.asarray(lengths)
-    if lengths_arr.ndim != 1:
-        raise ValueError(f"lengths must be 1-dimensional; got shape {lengths_arr.shape}.")
-    if lengths_arr.size and lengths_arr.dtype.kind not in "iu":
-        if lengths_arr.dtype.kind == "f" and np.all(lengths_arr == np.floor(lengths_arr)):
-            lengths_arr = lengths_arr.astype(np.int64)
-        else:
-            raise ValueError(f"lengths must be integers; got dtype {lengths_arr.dtype}.")
-    lengths_arr = lengths_arr.astype(np.int64)
-    bad = np.flatnonzero(lengths_arr <= 0)
-    if bad.size:
-        s = int(bad[0])
-        raise ValueError(f"lengths[{s}] = {int(lengths_arr[s])}: every sequence must have at "
-                         "least one time step (empty sequences are not allowed).")
-    total = int(lengths_arr.sum())
-    if total != n_samples:
+    arr = _as_array(lengths, "lengths")
+    if arr.ndim != 1:
+        raise ValueError(f"lengths must be 1-dimensional; got shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"lengths is empty; it must list at least one sequence length "
+                         f"(summing to len(X)={n_samples}).")
+    kind = arr.dtype.kind
+    if kind == "O":
+        # Python ints too large for int64 land here: compare them as Python ints.
+        vals = []
+        for s, v in enumerate(arr):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"lengths must be integers; lengths[{s}] is {v!r} "
+                                f"({type(v).__name__}).")
+            vals.append(int(v))
+        bad = [s for s, v in enumerate(vals) if not 1 <= v <= n_samples]
+        if bad:
+            _bad_length(bad[0], vals[bad[0]], n_samples)
+        arr = np.array(vals, dtype=np.int64)
+    elif kind == "f":
+        finite = np.isfinite(arr)
+        whole = finite & (arr == np.floor(np.where(finite, arr, 0.0)))
+        if not whole.all():
+            s = int(np.flatnonzero(~whole)[0])
+            raise ValueError(f"lengths must be integers; lengths[{s}] = {float(arr[s])!r}.")
+        bad = np.flatnonzero((arr < 1) | (arr > n_samples))
+        if bad.size:
+            _bad_length(int(bad[0]), float(arr[bad[0]]), n_samples)
+        arr = arr.astype(np.int64)
+    elif kind in "iu":
+        bad = np.flatnonzero((arr < 1) | (arr > n_samples))
+        if bad.size:
+            _bad_length(int(bad[0]), int(arr[bad[0]]), n_samples)
+        arr = arr.astype(np.int64)
+    else:
+        raise TypeError(f"lengths must be integers; got dtype {arr.dtype}.")
+    offsets = np.zeros(len(arr) + 1, dtype=np.int64)
+    # Each length is in 1..n_samples, so the running sum exceeds n_samples (and is
+    # caught) before it could wrap around int64.
+    np.cumsum(arr, out=offsets[1:])
+    if offsets[-1] != n_samples or (len(arr) > 1 and offsets[1:].max() > n_samples):
+        total = int(arr.astype(object).sum())
         raise ValueError(f"lengths must sum to len(X)={n_samples}, got sum(lengths)={total}.")
-    offsets = np.zeros(len(lengths_arr) + 1, dtype=np.int64)
-    np.cumsum(lengths_arr, out=offsets[1:])
     return offsets
+
+
+def _bad_length(s: int, value, n_samples: int):
+    if value < 1:
+        raise ValueError(f"lengths[{s}] = {value}: every sequence must have at least one time "
+                         "step (empty sequences are not allowed).")
+    raise ValueError(f"lengths[{s}] = {value} is longer than X (len(X)={n_samples}); lengths "
+                     f"must sum to len(X)={n_samples}.")
 
 
 # ---------------------------------------------------------------------------
@@ -586,14 +640,54 @@ class CompressedRows(NamedTuple):
     inverse: np.ndarray  # (n_rows,) int64
 
 
+_I32 = np.iinfo(np.int32)
+
+
+def as_int32(values, name: str) -> np.ndarray:
+    """``values`` as a C-contiguous int32 array, refusing anything a cast would change.
+
+    Integers outside the int32 range (``2**32`` would wrap to 0) and floats that
+    are not whole numbers (``0.7`` would truncate to 0) or not finite raise a
+    ``ValueError`` naming ``name``, the value and its position; booleans count as
+    0/1; any other dtype is a ``TypeError``. int32 input is not copied.
+    """
+    arr = _as_array(values, name)
+    if arr.dtype == np.int32:
+        return np.ascontiguousarray(arr)
+    kind = arr.dtype.kind
+    if kind == "b":
+        return np.ascontiguousarray(arr, dtype=np.int32)
+    if kind == "f":
+        finite = np.isfinite(arr)
+        bad = ~finite | (arr != np.floor(np.where(finite, arr, 0.0)))
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name} holds {float(arr[idx])!r} at index {idx}; expected whole "
+                             "numbers (integer codes).")
+    elif kind not in "iu":
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected integer codes.")
+    if arr.size:
+        out = (arr < _I32.min) | (arr > _I32.max)
+        if out.any():
+            idx = tuple(int(i) for i in np.argwhere(out)[0])
+            v = arr[idx]
+            raise ValueError(f"{name} holds {int(v) if kind != 'f' else float(v)!r} at index "
+                             f"{idx}, outside the int32 range {_I32.min}..{_I32.max} of codes.")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
 def compress_rows(codes) -> CompressedRows:
     """Merge identical rows of an int32 code matrix.
+
+    ``codes`` may be any integer (or whole-valued float) array: values that do not
+    fit int32 are a ``ValueError`` (never wrapped or truncated, which would merge
+    distinct rows); see :func:`as_int32`.
 
     One pass of an open-addressing hash table over the rows (a Cython kernel),
     O(n d) expected time and no sort, so it stays fast for 10^7 rows, where
     ``np.unique(codes, axis=0)`` has to sort. See ``bench/compress.py``.
     """
-    X = np.ascontiguousarray(codes, dtype=np.int32)
+    X = as_int32(codes, "codes")
     if X.ndim != 2:
         raise ValueError(f"codes must be 2-dimensional; got shape {X.shape}.")
     n = X.shape[0]

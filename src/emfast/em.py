@@ -308,28 +308,43 @@ class ConvergenceMonitor:
             self._show(ll)
 
     def _show(self, ll: float) -> None:
+        # Report k (k = 0, 1, ...) scores the parameters after k M-steps, so line k says
+        # "iter k" and the last line's number is the n_iter_ the fit reports; the bar
+        # counts M-steps (report 0, the start, only sets the text).
         now = time.perf_counter()
         dt, self._t_last = now - self._t_last, now
-        delta = ll - self.history[-2] if len(self.history) > 1 else float("nan")
+        k = self.iter - 1
         if self._bar is None:
             try:
                 from tqdm.auto import tqdm
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self._bar = tqdm(total=self.n_iter + 1, desc=self.desc, leave=True)
+                self._bar = tqdm(total=self.n_iter, desc=self.desc, leave=True, unit="iter")
             else:
                 self._bar = False
-        if self._bar:
-            self._bar.set_postfix_str(f"loglik={ll:.6g} change={delta:.3g} {dt:.3g}s/iter",
-                                      refresh=False)
-            self._bar.update(1)
+        if k == 0:
+            text = f"loglik={ll:.6g} (start, E-step {dt:.3g}s)"
+            line = f"{self.desc} iter {k:4d}  loglik {ll: .10g}  (start; E-step {dt:.3g} s)"
         else:
-            print(f"{self.desc} iter {self.iter:4d}  loglik {ll: .10g}  change {delta: .3g}  "
-                  f"{dt:.3g} s/iter", file=sys.stderr)
+            delta = ll - self.history[-2]
+            text = f"loglik={ll:.6g} change={delta:.3g} {dt:.3g}s/iter"
+            line = (f"{self.desc} iter {k:4d}  loglik {ll: .10g}  change {delta: .3g}  "
+                    f"{dt:.3g} s/iter")
+        if self._bar:
+            self._bar.set_postfix_str(text, refresh=False)
+            if k > 0:
+                self._bar.update(1)
+            else:
+                self._bar.refresh()
+        else:
+            print(line, file=sys.stderr)
 
     def close(self) -> None:
         if self._bar:
+            if self._bar.n < self._bar.total:   # converged early: the bar ends full
+                self._bar.total = self._bar.n
+                self._bar.refresh()
             self._bar.close()
         self._bar = None
 

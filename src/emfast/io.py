@@ -53,13 +53,18 @@ from __future__ import annotations
 import gzip
 import io as _io
 import json
+import math
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BifNetwork", "parse_bif", "read_bif_spec", "write_bif", "format_bif", "save",
+from ._config import check_memory
+
+__all__ = ["BifNetwork", "parse_bif", "read_bif_spec", "write_bif", "format_bif",
+           "check_bif_names", "save",
            "load_spec",
            "read_csv_states", "write_csv_states",
            "network_to_dict", "network_from_dict"]
@@ -318,7 +323,11 @@ def _check_row_sums(table: np.ndarray, child: str, where: str) -> np.ndarray:
 def _parse_probability(child, parents, body, states, where):
     card = len(states[child])
     pcards = [len(states[p]) for p in parents]
-    n_cfg = int(np.prod(pcards, dtype=np.int64)) if pcards else 1
+    n_cfg = math.prod(pcards)          # Python ints: no int64 wrap-around
+    # A 'default' entry fills every configuration, so a few lines can ask for a huge
+    # table: check the size against the memory budget before allocating it.
+    check_memory(n_cfg * card * 8 + n_cfg,
+                 f"BIF: the table of {child!r} ({where}; {n_cfg * card:,} probabilities)")
     flat = np.full((n_cfg, card), np.nan)
     seen = np.zeros(n_cfg, dtype=bool)
     default = None
@@ -493,17 +502,58 @@ def parse_bif(text: str) -> BifNetwork:
                       tables=tables, properties=var_props, network_properties=net_props)
 
 
+def _source_name(path) -> str:
+    """How messages name a path or file object."""
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        return str(name) if isinstance(name, (str, bytes, os.PathLike)) else "the file"
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.fsdecode(path)
+    return repr(path)
+
+
 def _read_text(path) -> str:
+    """The text of a file (path or file object), gunzipped when it starts with the gzip
+    magic bytes. A truncated or corrupt gzip stream, undecodable UTF-8 or a file that
+    decompresses beyond the memory budget is a ``ValueError`` that names the file."""
+    name = _source_name(path)
     if hasattr(path, "read"):
         data = path.read()
     else:
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise TypeError(f"path must be a file name or a file object; got "
+                            f"{type(path).__name__}.")
         with open(os.fspath(path), "rb") as fh:
             data = fh.read()
-    if isinstance(data, bytes):
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        data = data.decode("utf-8-sig", errors="strict")
-    return data
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, bytes):
+        raise TypeError(f"{name}: read() returned {type(data).__name__}, expected bytes or str.")
+    if data[:2] == b"\x1f\x8b":
+        data = _gunzip(data, name)
+    try:
+        return data.decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name} is not UTF-8 text: {exc}.") from None
+
+
+def _gunzip(data: bytes, name: str) -> bytes:
+    """Decompress a gzip file in pieces, refusing output beyond the memory budget (a
+    small .gz can expand a thousandfold)."""
+    out, total = [], 0
+    try:
+        with gzip.GzipFile(fileobj=_io.BytesIO(data), mode="rb") as gz:
+            while True:
+                piece = gz.read(1 << 24)
+                if not piece:
+                    break
+                total += len(piece)
+                check_memory(total, f"decompressing {name}")
+                out.append(piece)
+    except (EOFError, OSError, zlib.error) as exc:   # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{name} is not a valid gzip file (truncated or corrupt): "
+                         f"{exc or type(exc).__name__}.") from None
+    return b"".join(out)
 
 
 def _write_bytes(path, data: bytes) -> None:
@@ -525,7 +575,12 @@ def read_bif_spec(path) -> BifNetwork:
     The plain specification behind :func:`emfast.read_bif` (which builds the
     :class:`~emfast.BayesianNetwork`); see :func:`parse_bif` for the errors.
     """
-    return parse_bif(_read_text(path))
+    name = _source_name(path)
+    text = _read_text(path)
+    try:
+        return parse_bif(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -551,6 +606,19 @@ def _check_token(s: str, what: str) -> str:
 def _cardinalities(bn) -> dict:
     c = bn.cardinalities
     return {v: int(c[v]) for v in bn.variables}
+
+
+def check_bif_names(bn, name: str | None = None) -> None:
+    """Raise the ``ValueError`` :func:`write_bif` would raise for a name or state label
+    that BIF cannot hold, without formatting the tables (``emfast fit`` checks its
+    output before fitting)."""
+    if name is None:
+        name = getattr(bn, "name", None) or "unknown"
+    _check_token(str(name), "The network name")
+    for v in bn.variables:
+        _check_token(v, "Variable name")
+        for s in _states_of(bn, v):
+            _check_token(s, f"A state of {v!r}:")
 
 
 def format_bif(bn, name: str | None = None) -> str:
@@ -634,59 +702,179 @@ def network_to_dict(bn) -> dict:
     return d
 
 
-def network_from_dict(d: dict) -> BifNetwork:
+_TOP_KEYS = {"format", "format_version", "emfast_version", "name", "variables", "edges", "cpts"}
+_VAR_KEYS = {"name", "cardinality", "states"}
+_CPT_KEYS = {"shape", "values"}
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _unknown_keys(obj: dict, allowed: set, where: str, pre: str) -> None:
+    extra = sorted(map(str, set(obj) - allowed))
+    if extra:
+        raise ValueError(f"{pre}{where} has the unknown field(s) {extra!r}; the allowed fields "
+                         f"are {sorted(allowed)!r}.")
+
+
+def network_from_dict(d: dict, *, source: str | None = None) -> BifNetwork:
     """The plain specification (a :class:`BifNetwork`) in a dict of :func:`network_to_dict`.
 
-    The JSON fields are validated here; the network built from it
-    (:func:`emfast.load`) validates the structure and the CPTs."""
-    if not isinstance(d, dict) or d.get("format") != JSON_FORMAT:
-        got = d.get("format") if isinstance(d, dict) else type(d).__name__
-        raise ValueError(f"Not an emfast network file: 'format' is {got!r}, expected "
-                         f"{JSON_FORMAT!r}.")
+    Every field is checked strictly, as JSON types (a state list must be a list of
+    strings, a cardinality an integer, ``format_version`` the integer 1, no unknown
+    field); any problem is a ``ValueError`` naming the field (and ``source``, the
+    file, when given). The network built from it (:func:`emfast.load`) then
+    validates the structure and the CPT values.
+    """
+    pre = f"{source}: " if source else ""
+    if not isinstance(d, dict):
+        raise ValueError(f"{pre}Not an emfast network file: the top level is "
+                         f"{_json_type(d)}, expected an object with 'format': {JSON_FORMAT!r}.")
+    if d.get("format") != JSON_FORMAT:
+        raise ValueError(f"{pre}Not an emfast network file: 'format' is {d.get('format')!r}, "
+                         f"expected {JSON_FORMAT!r}.")
     ver = d.get("format_version")
-    if not isinstance(ver, int) or ver > JSON_FORMAT_VERSION or ver < 1:
-        raise ValueError(f"Unsupported emfast network format_version {ver!r}; this emfast "
-                         f"reads versions 1..{JSON_FORMAT_VERSION}.")
+    if not _is_int(ver) or not 1 <= ver <= JSON_FORMAT_VERSION:
+        raise ValueError(f"{pre}Unsupported emfast network format_version {ver!r}; this emfast "
+                         f"reads the integer versions 1..{JSON_FORMAT_VERSION}.")
+    _unknown_keys(d, _TOP_KEYS, "the file", pre)
     for key in ("variables", "edges", "cpts"):
         if key not in d:
-            raise ValueError(f"The emfast network file has no {key!r} entry.")
+            raise ValueError(f"{pre}The emfast network file has no {key!r} entry.")
+    if "emfast_version" in d and not isinstance(d["emfast_version"], str):
+        raise ValueError(f"{pre}'emfast_version' must be a string; got "
+                         f"{_json_type(d['emfast_version'])}.")
+    name = d.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"{pre}'name' must be a string or null; got {_json_type(name)}.")
+    variables = d["variables"]
+    if not isinstance(variables, list):
+        raise ValueError(f"{pre}'variables' must be a list of {{'name', 'cardinality', "
+                         f"'states'}} objects; got {_json_type(variables)}.")
+    if not variables:
+        raise ValueError(f"{pre}'variables' is empty; a network needs at least one variable.")
     cards, states = {}, {}
-    for i, entry in enumerate(d["variables"]):
-        try:
-            v, k = entry["name"], int(entry["cardinality"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"variables[{i}] must have a 'name' and an integer 'cardinality'; "
-                             f"got {entry!r}.") from None
+    for i, entry in enumerate(variables):
+        w = f"variables[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{pre}{w} must be an object with 'name' and 'cardinality'; got "
+                             f"{_json_type(entry)}.")
+        _unknown_keys(entry, _VAR_KEYS, w, pre)
+        v, k = entry.get("name"), entry.get("cardinality")
+        if not isinstance(v, str) or not v:
+            raise ValueError(f"{pre}{w}.name must be a non-empty string; got {v!r}.")
+        if not _is_int(k) or k < 1:
+            raise ValueError(f"{pre}{w}.cardinality (variable {v!r}) must be an integer >= 1; "
+                             f"got {k!r}.")
         if v in cards:
-            raise ValueError(f"The variable {v!r} is listed twice in 'variables'.")
+            raise ValueError(f"{pre}The variable {v!r} is listed twice in 'variables' "
+                             f"({w}).")
         cards[v] = k
-        if entry.get("states") is not None:
-            states[v] = list(entry["states"])
+        st = entry.get("states")
+        if st is not None:
+            if not isinstance(st, list) or not all(isinstance(x, str) for x in st):
+                raise ValueError(f"{pre}{w}.states (variable {v!r}) must be a list of strings; "
+                                 f"got {_json_type(st)} {_short(st)}.")
+            if len(st) != k:
+                raise ValueError(f"{pre}{w}.states (variable {v!r}) lists {len(st)} states but "
+                                 f"its cardinality is {k}.")
+            if len(set(st)) != len(st):
+                dup = sorted({x for x in st if st.count(x) > 1})
+                raise ValueError(f"{pre}{w}.states (variable {v!r}) repeats {dup!r}.")
+            states[v] = list(st)
+    if not isinstance(d["edges"], list):
+        raise ValueError(f"{pre}'edges' must be a list of [parent, child] pairs; got "
+                         f"{_json_type(d['edges'])}.")
     edges = []
     for i, e in enumerate(d["edges"]):
-        if not isinstance(e, (list, tuple)) or len(e) != 2:
-            raise ValueError(f"edges[{i}] must be a [parent, child] pair; got {e!r}.")
+        if not isinstance(e, list) or len(e) != 2 or not all(isinstance(x, str) for x in e):
+            raise ValueError(f"{pre}edges[{i}] must be a [parent, child] pair of variable "
+                             f"names; got {_short(e)}.")
+        for x in e:
+            if x not in cards:
+                raise ValueError(f"{pre}edges[{i}] = {e!r} names {x!r}, which is not in "
+                                 "'variables'.")
         edges.append((e[0], e[1]))
-    tables = {}
-    for v in cards:
-        if v not in d["cpts"]:
-            raise ValueError(f"The emfast network file has no CPT for {v!r}.")
-        c = d["cpts"][v]
-        vals = np.asarray(c["values"], dtype=np.float64)
-        shape = tuple(int(s) for s in c["shape"])
-        if vals.size != int(np.prod(shape, dtype=np.int64)):
-            raise ValueError(f"The CPT of {v!r} has {vals.size} values for shape {shape}.")
-        tables[v] = vals.reshape(shape)
     parents = {v: [] for v in cards}
     for p, c in edges:
-        if c not in parents:
-            raise ValueError(f"edges[{edges.index((p, c))}] = {[p, c]!r} names {c!r}, which is "
-                             "not in 'variables'.")
         parents[c].append(p)
+    cpts = d["cpts"]
+    if not isinstance(cpts, dict):
+        raise ValueError(f"{pre}'cpts' must be an object {{variable: {{'shape', 'values'}}}}; "
+                         f"got {_json_type(cpts)}.")
+    extra = [k for k in cpts if k not in cards]
+    if extra:
+        raise ValueError(f"{pre}'cpts' has a table for {extra[0]!r}, which is not in "
+                         "'variables'.")
+    tables = {}
+    for v in cards:
+        w = f"cpts[{v!r}]"
+        if v not in cpts:
+            raise ValueError(f"{pre}The emfast network file has no CPT for {v!r} ({w}).")
+        c = cpts[v]
+        if not isinstance(c, dict):
+            raise ValueError(f"{pre}{w} must be an object with 'shape' and 'values'; got "
+                             f"{_json_type(c)}.")
+        _unknown_keys(c, _CPT_KEYS, w, pre)
+        for key in ("shape", "values"):
+            if key not in c:
+                raise ValueError(f"{pre}{w} has no {key!r} field.")
+        shape, vals = c["shape"], c["values"]
+        expected = [cards[p] for p in parents[v]] + [cards[v]]
+        if not isinstance(shape, list) or not all(_is_int(x) for x in shape):
+            raise ValueError(f"{pre}{w}.shape must be a list of integers; got {_short(shape)}.")
+        if shape != expected:
+            raise ValueError(f"{pre}{w}.shape is {shape!r}, but variable {v!r} with parents "
+                             f"{parents[v]!r} needs {expected!r} (parent cardinalities, then "
+                             "its own).")
+        if not isinstance(vals, list):
+            raise ValueError(f"{pre}{w}.values must be a flat list of numbers; got "
+                             f"{_json_type(vals)}.")
+        n = math.prod(expected)
+        if len(vals) != n:
+            raise ValueError(f"{pre}{w}.values has {len(vals)} numbers; shape {shape!r} needs "
+                             f"{n}.")
+        for j, x in enumerate(vals):
+            if not _is_number(x):
+                raise ValueError(f"{pre}{w}.values[{j}] must be a number; got {_short(x)}.")
+            if not -_FLOAT_MAX <= x <= _FLOAT_MAX:   # also NaN, +-Infinity, 1e400 as an int
+                raise ValueError(f"{pre}{w}.values[{j}] = {_short(x)} is not a finite "
+                                 "probability.")
+        tables[v] = np.array(vals, dtype=np.float64).reshape(expected)
     full_states = {v: (list(states[v]) if v in states else [str(i) for i in range(cards[v])])
                    for v in cards}
-    return BifNetwork(name=d.get("name"), variables=list(cards), states=full_states,
+    return BifNetwork(name=name, variables=list(cards), states=full_states,
                       parents=parents, tables=tables, edge_order=edges)
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _json_type(x) -> str:
+    """The JSON name of a parsed value's type ('a list', 'a number', ...)."""
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "a boolean"
+    if isinstance(x, (int, float)):
+        return "a number"
+    if isinstance(x, str):
+        return "a string"
+    if isinstance(x, list):
+        return "a list"
+    if isinstance(x, dict):
+        return "an object"
+    return type(x).__name__
+
+
+def _short(x, n: int = 60) -> str:
+    r = repr(x)
+    return r if len(r) <= n else r[:n] + "..."
 
 
 def save(bn, path) -> None:
@@ -701,26 +889,71 @@ def save(bn, path) -> None:
 def load_spec(path) -> BifNetwork:
     """Read a network file written by :func:`save` (plain or gzip JSON) into its plain
     specification; :func:`emfast.load` builds the network from it."""
+    name = _source_name(path)
     text = _read_text(path)
     try:
-        d = json.loads(text)
+        d = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{os.fspath(path) if not hasattr(path, 'read') else 'The file'} is not "
-                         f"valid JSON: {exc}.") from None
-    return network_from_dict(d)
+        raise ValueError(f"{name} is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise ValueError(f"{name} is not an emfast network file: its JSON is nested too "
+                         "deeply.") from None
+    except _DuplicateKey as exc:
+        raise ValueError(f"{name} is not a valid emfast network file: the JSON object key "
+                         f"{exc.args[0]!r} appears twice.") from None
+    return network_from_dict(d, source=name)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
 
 
 # ---------------------------------------------------------------------------
 # CSV of state labels (the `emfast fit` / `emfast impute` data format)
 # ---------------------------------------------------------------------------
 
-def read_csv_states(path, bn, *, missing=("",)):
+def _check_sep(sep) -> str:
+    if not isinstance(sep, str):
+        raise TypeError(f"sep must be a one-character string; got {type(sep).__name__}.")
+    if sep == "\\t":
+        sep = "\t"
+    if len(sep) != 1 or sep in '"\r\n' or sep.isalnum():
+        raise ValueError(f"sep must be one character other than a letter, a digit, '\"' or a "
+                         f"line break; got {sep!r}.")
+    return sep
+
+
+def _open_text(path, name: str):
+    """Open a CSV for reading as text: gunzipped when the file starts with the gzip magic
+    bytes (whatever its suffix), UTF-8 with an optional BOM."""
+    raw = open(os.fspath(path), "rb")
+    try:
+        magic = raw.read(2)
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
+        return _io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), raw
+    except BaseException:
+        raw.close()
+        raise
+
+
+def read_csv_states(path, bn, *, missing=("",), sep=","):
     """Read a CSV of state labels into int32 codes for the network ``bn``.
 
     The header names the columns; every column must be a variable of ``bn``
     (variables without a column are hidden). Cells hold state labels as in
     ``bn.states``; an empty cell (after stripping spaces) is missing. Uses
-    the ``csv`` module only (no pandas needed).
+    the ``csv`` module only (no pandas needed). A gzip-compressed file is
+    recognised by its content (``data.csv.gz``, or any name).
 
     Parameters
     ----------
@@ -728,6 +961,8 @@ def read_csv_states(path, bn, *, missing=("",)):
     bn : BayesianNetwork
     missing : tuple of str, default=("",)
         Cell values that mean "missing".
+    sep : str, default=","
+        The field delimiter (one character; ``"\\t"`` is read as a tab).
 
     Returns
     -------
@@ -740,67 +975,96 @@ def read_csv_states(path, bn, *, missing=("",)):
     ------
     ValueError
         Naming the file, the line and the column for an unknown column, a
-        repeated column, a row of the wrong length or an unknown label.
+        repeated column, a row of the wrong length or an unknown label; naming
+        the file for text that is not UTF-8, a truncated or corrupt gzip
+        stream, a CSV syntax error, or more rows than the memory budget allows.
+    OSError
+        The file cannot be opened (``FileNotFoundError``, ``IsADirectoryError``, ...).
     """
+    import array
     import csv
 
-    path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
+    sep = _check_sep(sep)
+    name = _source_name(path)
     states = bn.states
-    with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ValueError(f"{path} is empty: a CSV with a header line naming the "
-                             "variables is expected.") from None
-        unknown = [h for h in header if h not in states]
-        if unknown:
-            raise ValueError(f"{path}: column(s) {unknown!r} are not variables of the network; "
-                             f"its variables are {list(states)!r}.")
-        dup = sorted({h for h in header if header.count(h) > 1})
-        if dup:
-            raise ValueError(f"{path}: column(s) {dup!r} appear more than once in the header.")
-        maps = [{s: i for i, s in enumerate(states[h])} for h in header]
-        for m in maps:
-            for s in missing:
-                m[s] = -1
-        ncol = len(header)
-        rows = []
-        for r in reader:
-            if not r or (len(r) == 1 and not r[0].strip() and ncol != 1):
-                continue  # blank line
-            line = reader.line_num
-            if len(r) != ncol:
-                raise ValueError(f"{path}, line {line}: {len(r)} cells, but the header has "
-                                 f"{ncol} columns.")
-            out = []
-            for j, cell in enumerate(r):
-                code = maps[j].get(cell)
-                if code is None:
-                    code = maps[j].get(cell.strip())
+    fh, raw = _open_text(path, name)
+    line = 1
+    try:
+        with fh:
+            reader = csv.reader(fh, delimiter=sep)
+            try:
+                header = [h.strip() for h in next(reader)]
+            except StopIteration:
+                raise ValueError(f"{name} is empty: a CSV with a header line naming the "
+                                 "variables is expected.") from None
+            unknown = [h for h in header if h not in states]
+            if unknown:
+                hint = ""
+                if len(header) == 1 and sep not in header[0]:
+                    others = [c for c in ",;\t|" if c != sep and c in header[0]]
+                    if others:
+                        hint = f" (is the separator {others[0]!r}? pass --sep / sep=)"
+                raise ValueError(f"{name}: column(s) {_short(unknown, 200)} are not variables of "
+                                 f"the network{hint}; its variables are {_short(list(states), 200)}.")
+            dup = sorted({h for h in header if header.count(h) > 1})
+            if dup:
+                raise ValueError(f"{name}: column(s) {dup!r} appear more than once in the header.")
+            maps = [{s: i for i, s in enumerate(states[h])} for h in header]
+            for m in maps:
+                for s in missing:
+                    m[s] = -1
+            ncol = len(header)
+            cells = array.array("i")
+            n_rows = 0
+            for r in reader:
+                line = reader.line_num
+                if not r or (len(r) == 1 and not r[0].strip() and ncol != 1):
+                    continue  # blank line
+                if len(r) != ncol:
+                    raise ValueError(f"{name}, line {line}: {len(r)} cells, but the header has "
+                                     f"{ncol} columns.")
+                for j, cell in enumerate(r):
+                    code = maps[j].get(cell)
                     if code is None:
-                        raise ValueError(
-                            f"{path}, line {line}, column {header[j]!r}: {cell!r} is not a state "
-                            f"of {header[j]!r}; its states are {states[header[j]]!r} (leave the "
-                            "cell empty for a missing value).")
-                out.append(code)
-            rows.append(out)
-    codes = np.array(rows, dtype=np.int32).reshape(len(rows), ncol)
+                        code = maps[j].get(cell.strip())
+                        if code is None:
+                            raise ValueError(
+                                f"{name}, line {line}, column {header[j]!r}: {_short(cell)} is "
+                                f"not a state of {header[j]!r}; its states are "
+                                f"{_short(states[header[j]], 200)} (leave the cell empty for a "
+                                "missing value).")
+                    cells.append(code)
+                n_rows += 1
+                if n_rows & 0xFFFF == 0:
+                    check_memory(4 * len(cells), f"reading {name} ({n_rows:,} rows so far)")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name}, after line {line}: not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start} of a block).") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{name} is not a valid gzip file (truncated or corrupt): "
+                         f"{exc or type(exc).__name__}.") from None
+    except csv.Error as exc:
+        raise ValueError(f"{name}, line {line}: not a valid CSV line: {exc}.") from None
+    finally:
+        raw.close()
+    codes = np.frombuffer(cells, dtype=np.int32).reshape(n_rows, ncol).copy() if ncol else \
+        np.zeros((n_rows, 0), np.int32)
     return codes, header
 
 
-def write_csv_states(path, codes, columns, bn) -> None:
-    """Write int codes as a CSV of state labels (``-1`` becomes an empty cell)."""
+def write_csv_states(path, codes, columns, bn, *, sep=",") -> None:
+    """Write int codes as a CSV of state labels (``-1`` becomes an empty cell);
+    gzip-compressed when ``path`` ends in ``.gz``."""
     import csv
 
+    sep = _check_sep(sep)
     codes = np.asarray(codes)
     states = bn.states
     labels = [np.asarray(list(states[c]) + [""], dtype=object) for c in columns]
     path = os.fspath(path)
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "wt", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = csv.writer(fh, lineterminator="\n", delimiter=sep)
         w.writerow(columns)
         cols = [lab[np.where(codes[:, j] < 0, len(lab) - 1, codes[:, j])]
                 for j, lab in enumerate(labels)]
