@@ -949,23 +949,31 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         K = check_int(self.n_components, "n_components", low=1)
         sizes = self._sizes()
         theta = self._theta_from_attrs(K, sizes)
-        rng = method_rng(self, random_state)
         if currstate is not None:
             currstate = check_int(currstate, "currstate")
             if not 0 <= currstate < K:
                 raise ValueError(f"currstate must be in 0..{K - 1}; got {currstate!r}.")
-        states = np.empty(n, dtype=np.intp)
-        u = rng.random(n)
-        states[0] = currstate if currstate is not None else \
-            draw_categorical(rng, theta[0], u[:1])[0]
-        for t in range(1, n):
-            states[t] = draw_categorical(rng, theta[1][states[t - 1]], u[t:t + 1])[0]
-        X = np.empty((n, len(sizes)), dtype=np.intp)
         state = self._state_channels(None, len(sizes))
-        for c, table in enumerate(theta[2:]):
-            X[:, c] = draw_categorical(rng, table[states])
-            if c in state:                    # the extra symbol means "missing"
-                X[X[:, c] == sizes[c], c] = MISSING
+        seed = getattr(self, "random_state", None) if random_state is None else random_state
+        if len(sizes) == 1 and not state and (
+                isinstance(seed, np.random.RandomState) or
+                (isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool))):
+            # an int seed or a RandomState: hmmlearn's stream, so the same seed gives
+            # hmmlearn's very draws (docs/hmm.md)
+            states, X = _sample_hmmlearn_stream(seed, n, theta, currstate)
+        else:
+            rng = method_rng(self, random_state)
+            states = np.empty(n, dtype=np.intp)
+            u = rng.random(n)
+            states[0] = currstate if currstate is not None else \
+                draw_categorical(rng, theta[0], u[:1])[0]
+            for t in range(1, n):
+                states[t] = draw_categorical(rng, theta[1][states[t - 1]], u[t:t + 1])[0]
+            X = np.empty((n, len(sizes)), dtype=np.intp)
+            for c, table in enumerate(theta[2:]):
+                X[:, c] = draw_categorical(rng, table[states])
+                if c in state:                    # the extra symbol means "missing"
+                    X[X[:, c] == sizes[c], c] = MISSING
         codec = getattr(self, "_codec_", None)
         if as_frame is None:
             as_frame = codec is not None and codec.from_frame
@@ -1027,6 +1035,30 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
                 return codec.series_or_frame(out, index=X.index)
             return codec.frame(out, index=X.index, columns=list(X.columns))
         return out if np.ndim(_as_array(X, "X")) == 2 else out[:, 0]
+
+
+def _sample_hmmlearn_stream(seed, n, theta, currstate):
+    """States and symbols drawn as hmmlearn 0.3.3 draws them: one ``rand()`` for the
+    first state (unless ``currstate`` is given), then per step one for the symbol and
+    one for the next state, each by ``(cumsum(p) > u).argmax()``.
+
+    ``seed`` is an int (a new ``RandomState(seed)``, as ``check_random_state`` makes
+    it) or a ``RandomState`` (advanced, as in hmmlearn)."""
+    rs = seed if isinstance(seed, np.random.RandomState) else np.random.RandomState(int(seed))
+    start_cdf = np.cumsum(theta[0])
+    trans_cdf = np.cumsum(theta[1], axis=1)
+    emit_cdf = np.cumsum(theta[2], axis=1)
+    u = rs.rand(2 * n - (currstate is not None))  # one stream, in hmmlearn's order
+    if currstate is None:
+        s0, u = int((start_cdf > u[0]).argmax()), u[1:]
+    else:
+        s0 = currstate
+    states = np.empty(n, dtype=np.intp)
+    states[0] = s0
+    for t in range(1, n):
+        states[t] = (trans_cdf[states[t - 1]] > u[2 * t - 1]).argmax()
+    X = (emit_cdf[states] > u[0::2][:, None]).argmax(axis=1).astype(np.intp)
+    return states, X[:, None]
 
 
 def _is_frame_like(X) -> bool:
