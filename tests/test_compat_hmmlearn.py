@@ -202,3 +202,20 @@ def test_bad_n_jobs():
         with ehl.backend(n_jobs="two"):
             pass
     assert not ehl.is_enabled()
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+@pytest.mark.parametrize("F", [1, 4, 7])
+def test_fast_gaussian_density_is_hmmlearns(covariance_type, F):
+    """The backend's diagonal / spherical density: hmmlearn's numbers, bit for bit."""
+    from hmmlearn import base
+    rng = np.random.default_rng(F)
+    model = hmm.GaussianHMM(3, covariance_type=covariance_type)
+    model.n_features = F
+    model.means_ = 5 * rng.normal(size=(3, F))
+    model.covars_ = (rng.uniform(0.1, 3, size=(3, F)) if covariance_type == "diag"
+                     else rng.uniform(0.1, 3, size=3))
+    X = 4 * rng.normal(size=(500, F))
+    fast = ehl._fast_gaussian(model, base)
+    assert fast is not None
+    np.testing.assert_array_equal(fast(X), model._compute_log_likelihood(X))

@@ -270,37 +270,145 @@ def _chunks(X):
     return [(a, min(a + step, n)) for a in range(0, n, step)]
 
 
-def _frames(fn, X):
-    """``fn`` (a row-wise frame likelihood) on all of X: fixed row chunks, threaded."""
+def _map_chunks(work, X):
+    """``work(a, b)`` on the fixed row chunks of X, threaded; the results in order."""
     parts = _chunks(X)
-    if len(parts) == 1:
-        return np.asarray(fn(X), dtype=np.float64)
     n_threads = min(_n_threads(), len(parts))
     if n_threads > 1:
         with ThreadPoolExecutor(n_threads) as ex:
-            out = list(ex.map(lambda ab: fn(X[ab[0]:ab[1]]), parts))
+            return list(ex.map(lambda ab: work(*ab), parts))
+    return [work(a, b) for a, b in parts]
+
+
+def _frames(fn, X):
+    """``fn`` (a row-wise frame likelihood) on all of X: fixed row chunks, threaded."""
+    out = _map_chunks(lambda a, b: np.asarray(fn(X[a:b]), dtype=np.float64), X)
+    return out[0] if len(out) == 1 else np.concatenate(out)
+
+
+def _frame_function(self, base, log, variational):
+    """The model's frame (log-)likelihood, or an exact faster equal of it."""
+    if variational:
+        return self._compute_subnorm_log_likelihood if log else self._compute_subnorm_likelihood
+    fast = _fast_gaussian(self, base)
+    if fast is not None:
+        if log:
+            return fast
+        def lik(Xc):
+            with np.errstate(under="ignore"):
+                return np.exp(fast(Xc))
+        return lik
+    return self._compute_log_likelihood if log else self._compute_likelihood
+
+
+def _fast_gaussian(self, base):
+    """hmmlearn's diagonal / spherical Gaussian log-density, the same operations in the
+    same order (so the same numbers) without its (n, K, F) temporaries: the sum over the
+    F features runs feature by feature, as numpy sums a short axis."""
+    from hmmlearn import _emissions
+    cls = type(self)
+    if not (isinstance(self, _emissions.BaseGaussianHMM)
+            and _is(cls, "_compute_log_likelihood", _emissions.BaseGaussianHMM)
+            and getattr(self, "covariance_type", None) in ("diag", "spherical")):
+        return None
+    means = np.asarray(self.means_, dtype=np.float64)
+    covars = np.asarray(self._covars_, dtype=np.float64)
+    if means.ndim != 2:
+        return None
+    nc, nf = means.shape
+    if nf >= 8:                    # numpy sums 8 or more terms pairwise: its own order
+        return None
+    if self.covariance_type == "spherical":
+        if covars.ndim == 1:
+            covars = covars[:, np.newaxis]
+        covars = np.broadcast_to(covars, (nc, nf))
+    if covars.shape != (nc, nf):
+        return None
+    covars = np.maximum(covars, np.finfo(float).tiny)
+    const = nf * np.log(2 * np.pi) + np.log(covars).sum(axis=-1)
+
+    def loglik(Xc):
+        Xc = np.asarray(Xc, dtype=np.float64)
+        if Xc.ndim != 2 or Xc.shape[1] != nf:
+            return self._compute_log_likelihood(Xc)     # hmmlearn's, and its error
+        with np.errstate(over="ignore"):
+            acc = None
+            for f in range(nf):
+                d = Xc[:, f, None] - means[:, f]
+                d **= 2
+                d /= covars[:, f]
+                if acc is None:
+                    acc = d
+                else:
+                    acc += d
+            acc += const
+            acc *= -0.5
+        return acc
+    return loglik
+
+
+def _prepared(fn, X, offsets, start, trans, log):
+    """Frames for the kernels, chunk by chunk in threads: the model's lattice, the
+    likelihoods (for ``log``: exponentiated after a shift by the row maximum, as
+    :func:`emfast.kernels.forward_backward` does), the shifts, and the normalised chain."""
+    K = int(np.shape(trans)[0]) if np.ndim(trans) == 2 else -1
+    p, A, r, logc = _chain_parts(start, trans, K)
+    fold = r is not None and np.any(r != 1.0)
+    if fold:
+        not_last = np.ones(len(X), dtype=bool)
+        not_last[offsets[1:] - 1] = False
+        with np.errstate(divide="ignore"):
+            lr = np.log(r)
+
+    def work(a, b):
+        lat = np.asarray(fn(X[a:b]), dtype=np.float64)
+        if lat.shape != (b - a, K):
+            raise _Fallback
+        adj = lat
+        if fold:
+            keep = not_last[a:b, None]
+            adj = lat + np.where(keep, lr, 0.0) if log else lat * np.where(keep, r, 1.0)
+        if not log:
+            return lat, adj, None
+        if np.isnan(adj).any() or (adj == np.inf).any():
+            raise _Fallback
+        sh = adj.max(axis=1)
+        sh = np.where(np.isfinite(sh), sh, 0.0)
+        return lat, np.exp(adj - sh[:, None]), sh
+
+    out = _map_chunks(work, X)
+    if len(out) == 1:
+        lat, lik, sh = out[0]
     else:
-        out = [fn(X[a:b]) for a, b in parts]
-    return np.concatenate(out).astype(np.float64, copy=False)
+        lat = np.concatenate([o[0] for o in out])
+        lik = lat if not (fold or log) else np.concatenate([o[1] for o in out])
+        sh = np.concatenate([o[2] for o in out]) if log else None
+    return p, A, lat, lik, sh, logc
 
 
-def _chain(start, trans, lattice, offsets, log):
-    """Exactly normalised (startprob, transmat) for the kernels: the start total goes to
-    each sequence's log-likelihood, the row sums of transmat into the frame of the source
-    state at every step but the last of its sequence (the same path probabilities)."""
+def _chain_parts(start, trans, K):
+    """Exactly normalised (startprob, transmat) for the kernels, the row sums ``r`` of
+    transmat and ``log`` of the start total. The start total goes to each sequence's
+    log-likelihood and the row sums into the frame of the source state at every step
+    but the last of its sequence: the same path probabilities, posteriors and counts."""
     start = np.asarray(start, dtype=np.float64)
     trans = np.asarray(trans, dtype=np.float64)
-    K = lattice.shape[1]
-    if (start.shape != (K,) or trans.shape != (K, K) or not np.all(np.isfinite(start))
-            or not np.all(np.isfinite(trans)) or np.any(start < 0) or np.any(trans < 0)):
+    if (K < 1 or start.shape != (K,) or trans.shape != (K, K)
+            or not np.all(np.isfinite(start)) or not np.all(np.isfinite(trans))
+            or np.any(start < 0) or np.any(trans < 0)):
         raise _Fallback
     c = start.sum()
     if not c > 0:
         raise _Fallback
     r = trans.sum(axis=1)
     zero = r == 0
-    p = start / c
     A = np.where(zero[:, None], 1.0 / K, trans / np.where(zero, 1.0, r)[:, None])
+    return start / c, A, r, float(np.log(c))
+
+
+def _chain(start, trans, lattice, offsets, log):
+    """:func:`_chain_parts` with the row sums folded into ``lattice``."""
+    p, A, r, logc = _chain_parts(start, trans, lattice.shape[1])
     if np.any(r != 1.0):
         not_last = np.ones(lattice.shape[0], dtype=bool)
         not_last[offsets[1:] - 1] = False
@@ -310,19 +418,23 @@ def _chain(start, trans, lattice, offsets, log):
             lattice = lattice + np.where(not_last[:, None], lr[None, :], 0.0)
         else:
             lattice = lattice * np.where(not_last[:, None], r[None, :], 1.0)
-    return p, A, lattice, float(np.log(c))
+    return p, A, lattice, logc
 
 
-def _forward_backward(start, trans, lattice, offsets, log):
-    p, A, lat, logc = _chain(start, trans, lattice, offsets, log)
+def _forward_backward(fn, X, offsets, start, trans, log):
+    """Frames of all of X, then every sequence through the threaded kernel in one call:
+    (the model's lattice, log-likelihood per sequence, posteriors, transition counts)."""
+    p, A, lat, lik, sh, logc = _prepared(fn, X, offsets, start, trans, log)
     try:
-        ll, post, xi = kernels.forward_backward(lat, p, A, np.diff(offsets), log=log,
+        ll, post, xi = kernels.forward_backward(lik, p, A, np.diff(offsets), log=False,
                                                 n_jobs=_state["n_jobs"])
     except ValueError:               # e.g. an observation impossible in every state
         raise _Fallback from None
+    if sh is not None:
+        ll += np.add.reduceat(sh, offsets[:-1])
     if logc != 0.0:
-        ll = ll + logc
-    return ll, post, xi
+        ll += logc
+    return lat, ll, post, xi
 
 
 def _seq_sum(values):
@@ -363,15 +475,13 @@ def _do_estep(self, X, lengths):
         log = self.implementation == "log"
         stats = self._initialize_sufficient_statistics()
         self._estep_begin()
-        if isinstance(self, base.VariationalBaseHMM):
+        variational = isinstance(self, base.VariationalBaseHMM)
+        if variational:
             start, trans = self.startprob_subnorm_, self.transmat_subnorm_
-            fn = (self._compute_subnorm_log_likelihood if log
-                  else self._compute_subnorm_likelihood)
         else:
             start, trans = self.startprob_, self.transmat_
-            fn = self._compute_log_likelihood if log else self._compute_likelihood
-        lattice = _frames(fn, X)
-        ll, post, xi = _forward_backward(start, trans, lattice, offsets, log)
+        fn = _frame_function(self, base, log, variational)
+        lattice, ll, post, xi = _forward_backward(fn, X, offsets, start, trans, log)
     except _Fallback:
         _count("fallback")
         return orig(self, X, lengths)
@@ -412,9 +522,8 @@ def _score(self, X, lengths=None, *, compute_posteriors):
             raise _Fallback
         log = self.implementation == "log"
         offsets = _offsets(X, lengths)
-        fn = self._compute_log_likelihood if log else self._compute_likelihood
-        lattice = _frames(fn, X)
-        ll, post, _ = _forward_backward(self.startprob_, self.transmat_, lattice, offsets, log)
+        fn = _frame_function(self, base, log, False)
+        _, ll, post, _ = _forward_backward(fn, X, offsets, self.startprob_, self.transmat_, log)
     except _Fallback:
         _count("fallback")
         return orig(self, X, lengths, compute_posteriors=compute_posteriors)
@@ -451,7 +560,7 @@ def _decode(self, X, lengths=None, algorithm=None):
                 log_prob += best[a:b].sum()
             _count("decode")
             return log_prob, np.argmax(post, axis=1)
-        lattice = _frames(self._compute_log_likelihood, X)
+        lattice = _frames(_frame_function(self, base, True, False), X)
         p, A, lat, logc = _chain(self.startprob_, self.transmat_, lattice, offsets, True)
         try:
             logprob, states = kernels.viterbi(lat, p, A, np.diff(offsets), log=True,
