@@ -23,7 +23,8 @@ def _run(code, env_extra=None):
 
 
 def test_importing_emfast_and_compat_imports_no_peer():
-    code = ("import sys, emfast, emfast.compat, emfast.compat.pgmpy, emfast.compat.pyagrum\n"
+    code = ("import sys, emfast, emfast.compat, emfast.compat.pgmpy, emfast.compat.pyagrum, "
+            "emfast.compat.hmmlearn\n"
             f"bad = [m for m in {PEERS + OPTIONAL!r} if m in sys.modules]\n"
             "print(','.join(bad))\n")
     r = _run(code)
@@ -37,6 +38,8 @@ def test_importing_emfast_and_compat_imports_no_peer():
     ("emfast.compat.pgmpy", "DiscreteEM", "pgmpy"),
     ("emfast.compat.pyagrum", "from_pyagrum(None)", "pyagrum"),
     ("emfast.compat.pyagrum", "to_pyagrum(None)", "pyagrum"),
+    ("emfast.compat.hmmlearn", "enable()", "hmmlearn"),
+    ("emfast.compat.hmmlearn", "backend().__enter__()", "hmmlearn"),
 ])
 def test_missing_peer_raises_importerror_naming_the_extra(module, call, extra):
     # a None entry in sys.modules makes `import <peer>` fail as if it were not installed

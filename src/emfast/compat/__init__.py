@@ -5,7 +5,9 @@ Each submodule imports its peer library lazily, on first use, and raises an
 
 * :mod:`emfast.compat.pgmpy`: ``from_pgmpy`` / ``to_pgmpy`` and ``DiscreteEM``,
   an estimator for pgmpy's own ``model.fit(data, estimator=...)`` (``emfast[pgmpy]``);
-* :mod:`emfast.compat.pyagrum`: ``from_pyagrum`` / ``to_pyagrum`` (``emfast[pyagrum]``).
+* :mod:`emfast.compat.pyagrum`: ``from_pyagrum`` / ``to_pyagrum`` (``emfast[pyagrum]``);
+* :mod:`emfast.compat.hmmlearn`: ``backend(n_jobs=...)``, under which every hmmlearn HMM
+  runs its E-step, scoring and Viterbi on emfast's threaded kernels (``emfast[hmmlearn]``).
 
 Importing :mod:`emfast` or :mod:`emfast.compat` imports none of the peers. See
 docs/bridges.md.
@@ -19,7 +21,7 @@ def require(module: str, extra: str):
     Parameters
     ----------
     module : str
-        Import name of the peer (``"pgmpy"``, ``"pyagrum"``).
+        Import name of the peer (``"pgmpy"``, ``"pyagrum"``, ``"hmmlearn"``).
     extra : str
         The emfast extra that installs it (``pip install 'emfast[<extra>]'``).
 
