@@ -102,7 +102,8 @@ def test_same_results_as_hmmlearn(name, kind, make, implementation):
 
 
 def test_results_do_not_depend_on_n_jobs(monkeypatch):
-    monkeypatch.setattr(ehl, "_CHUNK_CELLS", 2048)        # several row chunks
+    monkeypatch.setattr(ehl, "_FRAME_CELLS", 512)         # several row chunks
+    monkeypatch.setattr(ehl, "_STAT_CELLS", 4096)
     rng = np.random.default_rng(5)
     lengths = [300] * 5
     X = _data("gaussian", rng, lengths)

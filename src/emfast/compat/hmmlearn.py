@@ -56,9 +56,12 @@ from . import require
 
 __all__ = ["backend", "enable", "disable", "is_enabled", "backend_stats"]
 
-# rows of X per chunk for the frame likelihoods and the statistics: fixed (never a
-# function of the thread count), so results do not depend on n_jobs
-_CHUNK_CELLS = 1 << 22
+# rows per chunk, fixed by the model's sizes (never by the thread count, so results do
+# not depend on n_jobs): frame likelihoods in chunks of about _FRAME_CELLS cells of the
+# (rows, K) lattice (its temporaries stay in cache), statistics in chunks whose largest
+# hmmlearn temporary (GMMHMM full: rows x K x n_mix x F x F) has about _STAT_CELLS cells
+_FRAME_CELLS = 1 << 16
+_STAT_CELLS = 1 << 21
 
 _lock = threading.RLock()
 _state = {"depth": 0, "n_jobs": None, "orig": None, "wrapped": [], "stats": None}
@@ -263,16 +266,24 @@ def _offsets(X, lengths):
     return np.concatenate([[0], cs]).astype(np.int64)
 
 
-def _chunks(X):
-    n = len(X)
-    width = max(1, int(np.prod(np.shape(X)[1:], dtype=np.int64)))
-    step = max(256, _CHUNK_CELLS // (8 * width))
+def _chunks(n, step):
     return [(a, min(a + step, n)) for a in range(0, n, step)]
 
 
-def _map_chunks(work, X):
-    """``work(a, b)`` on the fixed row chunks of X, threaded; the results in order."""
-    parts = _chunks(X)
+def _frame_rows(K):
+    return max(64, _FRAME_CELLS // max(1, K))
+
+
+def _stat_rows(self, X):
+    F = max(1, int(np.prod(np.shape(X)[1:], dtype=np.int64)))
+    K = max(1, int(getattr(self, "n_components", 1)))
+    M = max(1, int(getattr(self, "n_mix", 1) or 1))
+    return max(64, _STAT_CELLS // (K * M * F * F))
+
+
+def _map_chunks(work, n, step):
+    """``work(a, b)`` on the row chunks ``[a, b)`` of ``n`` rows, threaded; results in order."""
+    parts = _chunks(n, step)
     n_threads = min(_n_threads(), len(parts))
     if n_threads > 1:
         with ThreadPoolExecutor(n_threads) as ex:
@@ -280,10 +291,14 @@ def _map_chunks(work, X):
     return [work(a, b) for a, b in parts]
 
 
-def _frames(fn, X):
+def _frames(fn, X, K):
     """``fn`` (a row-wise frame likelihood) on all of X: fixed row chunks, threaded."""
-    out = _map_chunks(lambda a, b: np.asarray(fn(X[a:b]), dtype=np.float64), X)
-    return out[0] if len(out) == 1 else np.concatenate(out)
+    out = np.empty((len(X), K))
+
+    def work(a, b):
+        out[a:b] = fn(X[a:b])
+    _map_chunks(work, len(X), _frame_rows(K))
+    return out
 
 
 def _frame_function(self, base, log, variational):
@@ -360,30 +375,44 @@ def _prepared(fn, X, offsets, start, trans, log):
         with np.errstate(divide="ignore"):
             lr = np.log(r)
 
+    N = len(X)
+    lat = np.empty((N, K))
+    lik = np.empty((N, K)) if (fold or log) else lat
+    sh = np.empty(N) if log else None
+
     def work(a, b):
-        lat = np.asarray(fn(X[a:b]), dtype=np.float64)
-        if lat.shape != (b - a, K):
+        chunk = np.asarray(fn(X[a:b]), dtype=np.float64)
+        if chunk.shape != (b - a, K):
             raise _Fallback
-        adj = lat
+        lat[a:b] = chunk
+        out = lik[a:b]
+        adj = chunk
         if fold:
             keep = not_last[a:b, None]
-            adj = lat + np.where(keep, lr, 0.0) if log else lat * np.where(keep, r, 1.0)
-        if not log:
-            return lat, adj, None
-        if np.isnan(adj).any() or (adj == np.inf).any():
-            raise _Fallback
-        sh = adj.max(axis=1)
-        sh = np.where(np.isfinite(sh), sh, 0.0)
-        return lat, np.exp(adj - sh[:, None]), sh
+            if log:
+                adj = np.add(chunk, np.where(keep, lr, 0.0), out=out)
+            else:
+                np.multiply(chunk, np.where(keep, r, 1.0), out=out)
+        if log:                            # emfast.kernels.forward_backward's log=True rule
+            m = _row_max(adj)              # NaN and +inf show in the row maximum
+            if np.isnan(m).any() or (m == np.inf).any():
+                raise _Fallback
+            m[m == -np.inf] = 0.0
+            sh[a:b] = m
+            np.subtract(adj, m[:, None], out=out)
+            np.exp(out, out=out)
 
-    out = _map_chunks(work, X)
-    if len(out) == 1:
-        lat, lik, sh = out[0]
-    else:
-        lat = np.concatenate([o[0] for o in out])
-        lik = lat if not (fold or log) else np.concatenate([o[1] for o in out])
-        sh = np.concatenate([o[2] for o in out]) if log else None
+    _map_chunks(work, N, _frame_rows(K))
     return p, A, lat, lik, sh, logc
+
+
+def _row_max(a):
+    """``a.max(axis=1)`` (NaN propagates), column by column: numpy's reduction over a
+    short last axis is several times slower."""
+    m = a[:, 0].copy()
+    for k in range(1, a.shape[1]):
+        np.maximum(m, a[:, k], out=m)
+    return m
 
 
 def _chain_parts(start, trans, K):
@@ -495,7 +524,7 @@ def _do_estep(self, X, lengths):
     self._accumulate_sufficient_statistics_log = _noop
     self._accumulate_sufficient_statistics_scaling = _noop
     try:
-        for a, b in _chunks(X):
+        for a, b in _chunks(len(X), _stat_rows(self, X)):
             self._accumulate_sufficient_statistics(stats, X[a:b], lattice[a:b], post[a:b],
                                                    None, None)
     finally:
@@ -560,7 +589,7 @@ def _decode(self, X, lengths=None, algorithm=None):
                 log_prob += best[a:b].sum()
             _count("decode")
             return log_prob, np.argmax(post, axis=1)
-        lattice = _frames(_frame_function(self, base, True, False), X)
+        lattice = _frames(_frame_function(self, base, True, False), X, self.n_components)
         p, A, lat, logc = _chain(self.startprob_, self.transmat_, lattice, offsets, True)
         try:
             logprob, states = kernels.viterbi(lat, p, A, np.diff(offsets), log=True,
