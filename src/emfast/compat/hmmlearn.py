@@ -78,7 +78,7 @@ def _hmmlearn_base():
 
 
 def _new_stats():
-    return {"estep": 0, "score": 0, "decode": 0, "fallback": 0}
+    return {"estep": 0, "score": 0, "decode": 0, "fallback": 0, "fallback_reasons": {}}
 
 
 # ----------------------------------------------------------------------------- control
@@ -167,7 +167,8 @@ def backend(n_jobs=None):
 
 def backend_stats(reset=False) -> dict:
     """Calls served since the backend was first enabled: ``estep``, ``score``, ``decode``
-    on the kernels, ``fallback`` to hmmlearn's own code.
+    on the kernels, ``fallback`` to hmmlearn's own code (``fallback_reasons``: how
+    many for each reason).
 
     Parameters
     ----------
@@ -176,16 +177,20 @@ def backend_stats(reset=False) -> dict:
     """
     with _lock:
         out = dict(_state["stats"] or _new_stats())
+        out["fallback_reasons"] = dict(out["fallback_reasons"])
         if reset:
             _state["stats"] = _new_stats()
         return out
 
 
-def _count(what):
+def _count(what, reason=None):
     with _lock:
         if _state["stats"] is None:
             _state["stats"] = _new_stats()
         _state["stats"][what] += 1
+        if reason is not None:
+            reasons = _state["stats"]["fallback_reasons"]
+            reasons[reason] = reasons.get(reason, 0) + 1
 
 
 def _all_subclasses(cls):
@@ -257,12 +262,12 @@ def _offsets(X, lengths):
         return np.array([0, n], dtype=np.int64)
     lengths = np.asarray(lengths)
     if lengths.ndim != 1 or lengths.size == 0 or lengths.dtype.kind not in "iu":
-        raise _Fallback
+        raise _Fallback("lengths not positive integers")
     cs = np.cumsum(lengths)
     if cs[-1] != n:
         raise ValueError(f"lengths array {lengths} doesn't sum to {n} samples")
     if np.any(lengths <= 0):
-        raise _Fallback
+        raise _Fallback("an empty sequence")
     return np.concatenate([[0], cs]).astype(np.int64)
 
 
@@ -383,7 +388,7 @@ def _prepared(fn, X, offsets, start, trans, log):
     def work(a, b):
         chunk = np.asarray(fn(X[a:b]), dtype=np.float64)
         if chunk.shape != (b - a, K):
-            raise _Fallback
+            raise _Fallback("frame likelihood of an unexpected shape")
         lat[a:b] = chunk
         out = lik[a:b]
         adj = chunk
@@ -396,7 +401,7 @@ def _prepared(fn, X, offsets, start, trans, log):
         if log:                            # emfast.kernels.forward_backward's log=True rule
             m = _row_max(adj)              # NaN and +inf show in the row maximum
             if np.isnan(m).any() or (m == np.inf).any():
-                raise _Fallback
+                raise _Fallback("NaN or +inf frame log-likelihood")
             m[m == -np.inf] = 0.0
             sh[a:b] = m
             np.subtract(adj, m[:, None], out=out)
@@ -425,10 +430,10 @@ def _chain_parts(start, trans, K):
     if (K < 1 or start.shape != (K,) or trans.shape != (K, K)
             or not np.all(np.isfinite(start)) or not np.all(np.isfinite(trans))
             or np.any(start < 0) or np.any(trans < 0)):
-        raise _Fallback
+        raise _Fallback("startprob/transmat not finite and non-negative")
     c = start.sum()
     if not c > 0:
-        raise _Fallback
+        raise _Fallback("startprob sums to 0")
     r = trans.sum(axis=1)
     zero = r == 0
     A = np.where(zero[:, None], 1.0 / K, trans / np.where(zero, 1.0, r)[:, None])
@@ -458,7 +463,7 @@ def _forward_backward(fn, X, offsets, start, trans, log):
         ll, post, xi = kernels.forward_backward(lik, p, A, np.diff(offsets), log=False,
                                                 n_jobs=_state["n_jobs"])
     except ValueError:               # e.g. an observation impossible in every state
-        raise _Fallback from None
+        raise _Fallback("kernel: an observation impossible in every state") from None
     if sh is not None:
         ll += np.add.reduceat(sh, offsets[:-1])
     if logc != 0.0:
@@ -497,7 +502,7 @@ def _do_estep(self, X, lengths):
     base = _hmmlearn_base()
     orig = _orig("_do_estep")
     if not is_enabled() or not _estep_ok(self, base):
-        _count("fallback")
+        _count("fallback", "model overrides a replaced method")
         return orig(self, X, lengths)
     try:
         offsets = _offsets(X, lengths)
@@ -511,8 +516,8 @@ def _do_estep(self, X, lengths):
             start, trans = self.startprob_, self.transmat_
         fn = _frame_function(self, base, log, variational)
         lattice, ll, post, xi = _forward_backward(fn, X, offsets, start, trans, log)
-    except _Fallback:
-        _count("fallback")
+    except _Fallback as why:
+        _count("fallback", str(why))
         return orig(self, X, lengths)
     # the base-class part of the statistics, from the kernel
     stats["nobs"] += len(offsets) - 1
@@ -540,7 +545,7 @@ def _score(self, X, lengths=None, *, compute_posteriors):
     cls = type(self)
     if not is_enabled() or not (_is(cls, "_score_log", base._AbstractHMM)
                                 and _is(cls, "_score_scaling", base._AbstractHMM)):
-        _count("fallback")
+        _count("fallback", "model overrides a replaced method")
         return orig(self, X, lengths, compute_posteriors=compute_posteriors)
     from sklearn.utils.validation import check_array, check_is_fitted
     check_is_fitted(self, "startprob_")
@@ -548,13 +553,13 @@ def _score(self, X, lengths=None, *, compute_posteriors):
     X = check_array(X)
     try:
         if self.implementation not in ("log", "scaling"):
-            raise _Fallback
+            raise _Fallback("implementation not log/scaling")
         log = self.implementation == "log"
         offsets = _offsets(X, lengths)
         fn = _frame_function(self, base, log, False)
         _, ll, post, _ = _forward_backward(fn, X, offsets, self.startprob_, self.transmat_, log)
-    except _Fallback:
-        _count("fallback")
+    except _Fallback as why:
+        _count("fallback", str(why))
         return orig(self, X, lengths, compute_posteriors=compute_posteriors)
     _count("score")
     if not compute_posteriors:
@@ -573,7 +578,7 @@ def _decode(self, X, lengths=None, algorithm=None):
          and _is(cls, "score_samples", base._AbstractHMM)))
     if not fast:
         if algorithm in base.DECODER_ALGORITHMS:
-            _count("fallback")
+            _count("fallback", "model overrides a replaced method")
         return orig(self, X, lengths, algorithm)
     from sklearn.utils.validation import check_array, check_is_fitted
     check_is_fitted(self, "startprob_")
@@ -595,9 +600,9 @@ def _decode(self, X, lengths=None, algorithm=None):
             logprob, states = kernels.viterbi(lat, p, A, np.diff(offsets), log=True,
                                               n_jobs=_state["n_jobs"])
         except ValueError:
-            raise _Fallback from None
-    except _Fallback:
-        _count("fallback")
+            raise _Fallback("kernel: no path of positive probability") from None
+    except _Fallback as why:
+        _count("fallback", str(why))
         return orig(self, X, lengths, algorithm)
     _count("decode")
     return _seq_sum(logprob + logc), states.astype(np.intp)

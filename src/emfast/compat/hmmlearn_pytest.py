@@ -35,3 +35,5 @@ def pytest_terminal_summary(terminalreporter):
         f"emfast hmmlearn backend: {s['estep']} E-steps, {s['score']} scorings, "
         f"{s['decode']} decodings on emfast's kernels; {s['fallback']} calls ran "
         f"hmmlearn's own code")
+    for reason, n in sorted(s["fallback_reasons"].items()):
+        terminalreporter.write_line(f"  fallback: {n} x {reason}")
