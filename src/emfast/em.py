@@ -680,30 +680,37 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
                 counts, ll, obj = evaluate(theta)          # score the returned parameters
                 keep(obj)
                 break
-            theta = new
-            counts, ll, obj = evaluate(theta)
-            keep(obj)
             if accel is None:
+                theta = new
+                counts, ll, obj = evaluate(theta)
+                keep(obj)
                 iterate, pair = (theta, obj, n_estep), (iterate, (theta, obj, n_estep), rebased)
                 rebased = False
                 marks.append(len(steps) - 1)
                 continue
-            if n_mstep >= max_iter or clock() >= deadline:
-                continue            # out of budget: the run returns this EM point
-            if callback is not None:        # every accepted point is shown to the callback
-                called = theta
-                if callback(monitor.iter, theta, ll):
-                    reason = "callback"
-                    break
-            cand = accel.propose(theta)
+            # SQUAREM. The EM point θ2 that completes a cycle is not evaluated before the
+            # extrapolated θ' is: θ' is kept when its objective is >= that of θ1, the
+            # last evaluated (accepted) point, so a kept cycle costs three E-steps (θ1,
+            # θ', then F(θ'), the next base) instead of four. A rejected θ' falls back to
+            # θ2, evaluated then (its objective is >= θ1's: EM is monotone).
+            cand = None
+            if n_mstep < max_iter and clock() < deadline:
+                cand = accel.propose(new)   # out of budget: the run returns this EM point
             if cand is not None:
                 c2, l2, o2 = evaluate(cand)
                 if o2 >= obj:       # False for NaN
                     accel.accept()
-                    keep(o2)
                     theta, counts, ll, obj = cand, c2, l2, o2
+                    keep(obj)
                 else:
                     accel.reject()
+                    theta = new
+                    counts, ll, obj = evaluate(theta)
+                    keep(obj)
+            else:
+                theta = new
+                counts, ll, obj = evaluate(theta)
+                keep(obj)
             if accel.new_base:
                 iterate, pair = (theta, obj, n_estep), (iterate, (theta, obj, n_estep), rebased)
                 rebased = False
