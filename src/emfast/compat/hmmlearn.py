@@ -397,7 +397,8 @@ def _prepared(fn, X, offsets, start, trans, log):
             if log:
                 adj = np.add(chunk, np.where(keep, lr, 0.0), out=out)
             else:
-                np.multiply(chunk, np.where(keep, r, 1.0), out=out)
+                with np.errstate(under="ignore"):
+                    np.multiply(chunk, np.where(keep, r, 1.0), out=out)
         if log:                            # emfast.kernels.forward_backward's log=True rule
             m = _row_max(adj)              # NaN and +inf show in the row maximum
             if np.isnan(m).any() or (m == np.inf).any():
@@ -405,7 +406,8 @@ def _prepared(fn, X, offsets, start, trans, log):
             m[m == -np.inf] = 0.0
             sh[a:b] = m
             np.subtract(adj, m[:, None], out=out)
-            np.exp(out, out=out)
+            with np.errstate(under="ignore"):    # to 0 is right (hmmlearn ignores it too)
+                np.exp(out, out=out)
 
     _map_chunks(work, N, _frame_rows(K))
     return p, A, lat, lik, sh, logc
@@ -460,8 +462,9 @@ def _forward_backward(fn, X, offsets, start, trans, log):
     (the model's lattice, log-likelihood per sequence, posteriors, transition counts)."""
     p, A, lat, lik, sh, logc = _prepared(fn, X, offsets, start, trans, log)
     try:
-        ll, post, xi = kernels.forward_backward(lik, p, A, np.diff(offsets), log=False,
-                                                n_jobs=_state["n_jobs"])
+        with np.errstate(under="ignore"):     # tiny expected counts: 0 is right
+            ll, post, xi = kernels.forward_backward(lik, p, A, np.diff(offsets), log=False,
+                                                    n_jobs=_state["n_jobs"])
     except ValueError:               # e.g. an observation impossible in every state
         raise _Fallback("kernel: an observation impossible in every state") from None
     if sh is not None:
