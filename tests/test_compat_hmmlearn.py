@@ -1,5 +1,4 @@
 """emfast.compat.hmmlearn: every hmmlearn model gives hmmlearn's results on emfast's kernels."""
-import logging
 import sys
 import warnings
 
@@ -199,7 +198,7 @@ def test_import_error_names_the_extra(monkeypatch):
 
 
 def test_bad_n_jobs():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"n_jobs must be a positive int, -1 or None; got 'two'"):
         with ehl.backend(n_jobs="two"):
             pass
     assert not ehl.is_enabled()
