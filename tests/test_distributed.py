@@ -103,7 +103,7 @@ def _lca(**kw):
 def test_lca_partitioned_equals_local(clusters, lca_data, where):
     local = _lca().fit(lca_data)
     X = edist.partitions(da.from_array(lca_data, chunks=(700, -1)),
-                         client=_client(clusters, where), fan_in=2)
+                         client=_client(clusters, where), fan_in=3)
     dist = _lca().fit(X)
     assert dist.n_iter_ == local.n_iter_
     assert _close(dist.weights_, local.weights_)
@@ -169,6 +169,25 @@ def test_reduction_is_fixed_order():
     want = edist._sum_group(edist._sum_group(*g[:3]), g[3])
     assert np.array_equal(got[0][0], want[0][0]) and got[1] == want[1] == 55.0
     assert edist.tree_sum([None, None]) is None
+
+
+@pytest.mark.parametrize("fan_in", [2, 3])
+def test_block_sums_are_subtrees_of_the_tree(fan_in):
+    """Summing aligned blocks where they live, then the block sums, gives the bits of
+    the one tree over all partitions (any number of blocks, a partial last block)."""
+    rng = np.random.default_rng(1)
+    for P in range(1, 40):
+        items = [([rng.random(4) * 10.0 ** rng.integers(-9, 9)], float(rng.random()))
+                 for _ in range(P)]
+        if P > 3:
+            items[2] = None
+        want = edist.tree_sum(items, fan_in)
+        for slots in (1, 2, 3, 8):
+            B = edist.block_size(P, slots, fan_in)
+            assert -(-P // B) >= min(slots, P)      # a block for every worker thread
+            blocks = [edist.tree_sum(items[s:s + B], fan_in) for s in range(0, P, B)]
+            got = edist._finish_tree(blocks, B, fan_in)
+            assert np.array_equal(got[0][0], want[0][0]) and got[1] == want[1], (P, slots)
 
 
 # ---------------------------------------------------------------------------- Parquet

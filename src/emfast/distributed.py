@@ -101,7 +101,7 @@ class Partitions:
     retries : int
         Times an iteration is run again after a failure that is not bad data.
     fan_in : int
-        Partitions summed per reduction task.
+        Children per node of the reduction tree.
     """
 
     parts: list
@@ -113,7 +113,7 @@ class Partitions:
     scheduler: str = "threads"
     n_workers: int | None = None
     retries: int = 3
-    fan_in: int = 8
+    fan_in: int = 2
     dtypes: list | None = field(default=None, repr=False)
 
     def __len__(self):
@@ -137,7 +137,7 @@ def is_partitioned(X) -> bool:
 
 
 def partitions(X, lengths=None, *, client=None, persist=True, scheduler="threads",
-               n_workers=None, retries=3, fan_in=8) -> Partitions:
+               n_workers=None, retries=3, fan_in=2) -> Partitions:
     """Wrap a dask array, DataFrame or Series (or :class:`Partitions`) for ``fit``.
 
     Parameters
@@ -163,8 +163,9 @@ def partitions(X, lengths=None, *, client=None, persist=True, scheduler="threads
     retries : int, default=3
         An iteration that fails for a reason other than bad data (a worker lost, a
         connection closed) is run again with the same θ up to this many times.
-    fan_in : int, default=8
-        Partitions summed per reduction task (the tree's shape, fixed).
+    fan_in : int, default=2
+        Children per node of the reduction tree (its shape is fixed by the number
+        of partitions alone).
 
     Returns
     -------
@@ -313,7 +314,7 @@ def _sum_group(*items):
     return out
 
 
-def tree_sum(items, fan_in=8):
+def tree_sum(items, fan_in=2):
     """Sum a list of (counts, loglik) pairs in groups of ``fan_in`` consecutive items,
     level by level (the same tree as the cluster's reduction tasks)."""
     items = list(items)
@@ -372,6 +373,31 @@ def _stream_task(prepare, part_estep, i, n_rows, static, part, lengths, theta):
     return _estep_task(part_estep, i, n_rows, static, prepared, theta)
 
 
+def _block_task(part_estep, first, n_rows, fan_in, static, theta, *prepared):
+    """The subtree sum of one aligned block of partitions (``first`` = index of its
+    first partition), run where the block's data lives."""
+    return tree_sum([_estep_task(part_estep, first + k, n_rows, static, p, theta)
+                     for k, p in enumerate(prepared)], fan_in)
+
+
+def _stream_block(prepare, part_estep, first, n_rows, fan_in, static, theta, parts, lengths):
+    """As :func:`_block_task`, reading and preparing each partition in turn."""
+    return tree_sum([_stream_task(prepare, part_estep, first + k, n_rows, static, p, ln, theta)
+                     for k, (p, ln) in enumerate(zip(parts, lengths))], fan_in)
+
+
+def block_size(n_parts, n_slots, fan_in=2):
+    """Partitions per block: the largest power of ``fan_in`` that still gives every
+    worker thread (``n_slots``) a block. Blocks aligned on multiples of a power of
+    ``fan_in`` are subtrees of the fixed reduction tree, so summing each block where
+    it lives and then the block sums gives the same bits as :func:`tree_sum` over all
+    partitions."""
+    b = 1
+    while b < n_parts and -(-n_parts // (b * fan_in)) >= max(1, n_slots):
+        b *= fan_in
+    return b
+
+
 def _summary_task(prepare, i, n_rows, part, lengths):
     return _prepare_task(prepare, i, n_rows, part, lengths)[1]
 
@@ -402,6 +428,15 @@ def _bad_data(exc) -> bool:
 # ---------------------------------------------------------------------------
 # the engine
 # ---------------------------------------------------------------------------
+
+def _finish_tree(block_sums, block, fan_in):
+    """The rest of the fixed reduction tree above the block sums (blocks of ``block``
+    partitions, a power of ``fan_in``): identical to :func:`tree_sum` of all."""
+    items = list(block_sums)
+    while len(items) > 1:
+        items = [_sum_group(*items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
+    return _sum_group(*items) if items else None
+
 
 class PartitionedEStep:
     """Prepare partitions once and sum per-partition E-steps (see the module docstring).
@@ -442,10 +477,22 @@ class PartitionedEStep:
         if self.client is not None:
             from dask import delayed
 
+            # aligned blocks of partitions, one per worker thread (round robin); a
+            # block is prepared on its worker and later summed there in one task
+            nthreads = self.client.nthreads()
+            slots = [w for w in sorted(nthreads) for _ in range(max(1, nthreads[w]))]
+            B = block_size(len(d.parts), len(slots), d.fan_in)
+            self._blocks = [(b, list(range(s, min(s + B, len(d.parts)))),
+                             slots[b % len(slots)] if slots else None)
+                            for b, s in enumerate(range(0, len(d.parts), B))]
             if d.persist:
-                tasks = [delayed(_prepare_task, pure=False)(prepare, i, d.n_rows, p, ln)
-                         for i, (p, ln) in enumerate(zip(d.parts, lengths))]
-                self._prepared = self.client.compute(tasks)
+                self._prepared = [None] * len(d.parts)
+                for _, idx, worker in self._blocks:
+                    tasks = [delayed(_prepare_task, pure=False)(prepare, i, d.n_rows, d.parts[i],
+                                                                lengths[i]) for i in idx]
+                    futs = self.client.compute(tasks, workers=worker, allow_other_workers=True)
+                    for i, f in zip(idx, futs):
+                        self._prepared[i] = f
                 sums = self.client.map(_second, self._prepared, pure=False)
                 self.summaries = self.client.gather(sums)
             else:
@@ -515,20 +562,23 @@ class PartitionedEStep:
         d = self.data
         if self.client is not None:
             c = self.client
+            f = d.fan_in
             if d.persist:
-                futs = [c.submit(_estep_task, part_estep, i, d.n_rows, self._static, p, theta,
-                                 pure=False) for i, p in enumerate(self._prepared)]
+                futs = [c.submit(_block_task, part_estep, idx[0], d.n_rows, f, self._static,
+                                 theta, *[self._prepared[i] for i in idx], workers=worker,
+                                 allow_other_workers=True, pure=False)
+                        for _, idx, worker in self._blocks]
             else:
                 from dask import delayed
 
-                tasks = [delayed(_stream_task, pure=False)(
-                    self.prepare, part_estep, i, d.n_rows, self._static, p, ln, theta)
-                    for i, (p, ln) in enumerate(zip(d.parts, self._lengths))]
-                futs = c.compute(tasks)
-            while len(futs) > 1:
-                futs = [c.submit(_sum_group, *futs[i:i + d.fan_in], pure=False)
-                        for i in range(0, len(futs), d.fan_in)]
-            return futs[0].result()
+                futs = []
+                for _, idx, worker in self._blocks:
+                    task = delayed(_stream_block, pure=False)(
+                        self.prepare, part_estep, idx[0], d.n_rows, f, self._static, theta,
+                        [d.parts[i] for i in idx], [self._lengths[i] for i in idx])
+                    futs.append(c.compute(task, workers=worker, allow_other_workers=True))
+            # the block sums are the subtrees of the fixed tree: finish it here
+            return _finish_tree(c.gather(futs), len(self._blocks[0][1]), f)
         if d.persist:
             res = self._local_map(lambda i: _estep_task(part_estep, i, d.n_rows, self._static,
                                                         self._prepared[i], theta))
