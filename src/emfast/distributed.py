@@ -43,6 +43,7 @@ accept dask arrays, dask DataFrames and :class:`Partitions` directly.
 from __future__ import annotations
 
 import numbers
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -375,15 +376,19 @@ def _stream_task(prepare, part_estep, i, n_rows, static, part, lengths, theta):
 
 def _block_task(part_estep, first, n_rows, fan_in, static, theta, *prepared):
     """The subtree sum of one aligned block of partitions (``first`` = index of its
-    first partition), run where the block's data lives."""
-    return tree_sum([_estep_task(part_estep, first + k, n_rows, static, p, theta)
-                     for k, p in enumerate(prepared)], fan_in)
+    first partition), run where the block's data lives; with its wall and CPU time."""
+    t, c = time.perf_counter(), time.thread_time()
+    out = tree_sum([_estep_task(part_estep, first + k, n_rows, static, p, theta)
+                    for k, p in enumerate(prepared)], fan_in)
+    return out, time.perf_counter() - t, time.thread_time() - c
 
 
 def _stream_block(prepare, part_estep, first, n_rows, fan_in, static, theta, parts, lengths):
     """As :func:`_block_task`, reading and preparing each partition in turn."""
-    return tree_sum([_stream_task(prepare, part_estep, first + k, n_rows, static, p, ln, theta)
-                     for k, (p, ln) in enumerate(zip(parts, lengths))], fan_in)
+    t, c = time.perf_counter(), time.thread_time()
+    out = tree_sum([_stream_task(prepare, part_estep, first + k, n_rows, static, p, ln, theta)
+                    for k, (p, ln) in enumerate(zip(parts, lengths))], fan_in)
+    return out, time.perf_counter() - t, time.thread_time() - c
 
 
 def block_size(n_parts, n_slots, fan_in=2):
@@ -459,6 +464,9 @@ class PartitionedEStep:
         E-steps run (retried ones counted once).
     n_retries : int
         Iterations run again after a failure.
+    block_times : list of (float, float)
+        On a cluster: wall and CPU seconds of each block task of the last E-step (the
+        kernels' threads not counted in the CPU time).
     """
 
     def __init__(self, data: Partitions, prepare: Callable):
@@ -467,6 +475,7 @@ class PartitionedEStep:
         self.client = data.client if data.client is not None else _default_client()
         self.n_calls = 0
         self.n_retries = 0
+        self.block_times = []
         self._prepared = None
         self._static = None
         d = data
@@ -578,7 +587,9 @@ class PartitionedEStep:
                         [d.parts[i] for i in idx], [self._lengths[i] for i in idx])
                     futs.append(c.compute(task, workers=worker, allow_other_workers=True))
             # the block sums are the subtrees of the fixed tree: finish it here
-            return _finish_tree(c.gather(futs), len(self._blocks[0][1]), f)
+            got = c.gather(futs)
+            self.block_times = [(w, cpu) for _, w, cpu in got]
+            return _finish_tree([g[0] for g in got], len(self._blocks[0][1]), f)
         if d.persist:
             res = self._local_map(lambda i: _estep_task(part_estep, i, d.n_rows, self._static,
                                                         self._prepared[i], theta))
