@@ -252,7 +252,9 @@ def _lca_fit(X, K, w0, items0, args, **kw):
         m = emfast.LatentClassModel(K, init={"weights": w0, "item_probs": items0},
                                     max_iter=args.max_iter, tol=tol, n_jobs=args.n_jobs,
                                     n_categories=cards, accelerate=accelerate,
-                                    max_time=args.max_time, **kw)
+                                    max_time=args.max_time, random_state=SEED, **kw)
+        # random_state: the start of what init does not give (the MNAR δ) is drawn from it,
+        # so plain EM and SQUAREM start from the same point in every row
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             _, dt = _timed(lambda: m.fit(X))

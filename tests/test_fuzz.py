@@ -16,10 +16,11 @@ bounded to about a minute; ``EMFAST_FUZZ=long`` draws 25x more examples from
 fresh random seeds, for manual runs (docs/fuzzing.md). The atheris harnesses
 for the file readers are in ``fuzz/``.
 
-Failures found in code that other items of issue 14 fix are pinned at the end of
-this file as strict xfails with their exact reproducers; the property tests steer
-clear of those inputs (``_known_*`` helpers) so that they stay green until the
-fixes land, when the marks flip and the helpers go.
+Failures this suite found are pinned at the end of this file by their exact
+reproducers (``test_issue14_*``), all fixed. A new one outside the files being
+fixed is added there as a strict xfail, with a ``KNOWN_SITES`` entry (or a filter
+in the property test) that steers the property tests around it until its fix
+lands; then the mark flips and the entry goes.
 """
 from __future__ import annotations
 
@@ -112,17 +113,7 @@ def _raise_function(exc):
 #: Errors that escape unworded from code outside the hardening branch's files, found by
 #: this suite: (file, function) of the raising frame -> the pinned reproducer below. The
 #: property tests accept them so that they stay green; the strict xfails pin them.
-KNOWN_SITES = {
-    ("bayesnet.py", "_check_cpt"): "test_known_cpt_conversion_error_is_numpys",
-    ("data.py", "check_data"): "test_known_check_data_conversion_errors",
-    ("data.py", "_codes_from_labels"): "test_known_check_data_empty_object_array",
-    ("em.py", "normalize"): "test_known_normalize_conversion_error_is_numpys",
-    ("kernels.py", "_check_chain"): "test_known_kernel_chain_conversion_error_is_numpys",
-    ("diagnostics.py", "_as_codes"): "test_known_mcar_test_conversion_error_is_numpys",
-    ("hmm.py", "_emission_tables"): "test_known_hmm_conversion_error_is_numpys",
-    ("bayesnet.py", "__init__", "labels = [str(s) for s in states[v]]"):
-        "test_known_constructor_states_not_a_list",
-}
+KNOWN_SITES: dict = {}   # every site found so far is fixed (the test_issue14_* tests)
 
 
 def _site_problem(exc):
@@ -916,8 +907,6 @@ def test_lca_fit_and_inference(case):
     numeric = isinstance(X, np.ndarray) and X.dtype.kind in "biuf" or isinstance(X, list)
     codes = np.asarray(X, dtype=float) if numeric else None   # object arrays hold labels
     n = len(X)
-    if _known_object_na(X):
-        return            # the lead's ColumnCodec / check_data: pinned below
     ok, s = outcome(m.score_samples, X)
     assert ok
     assert_logprob(s, n)
@@ -944,9 +933,6 @@ def test_lca_fit_and_inference(case):
     Xs = S[0] if isinstance(S, tuple) else S
     assert np.asarray(Xs).shape[0] == 5
 
-
-def _known_object_na(X):
-    return isinstance(X, np.ndarray) and X.dtype == object and any(v is pd.NA for v in X.flat)
 
 
 @fuzz(60)
@@ -1053,8 +1039,6 @@ _PROB_VECTORS = st.one_of(
 @property_test
 def test_forward_backward(case):
     frame, start, trans, lengths, log = case
-    if _known_subnormal_frame(frame, log):
-        return            # issue 14.3, HMM part (the hmmk branch), pinned below
     ok, res = outcome(emfast.kernels.forward_backward, frame, start, trans, lengths, log=log)
     if ok:
         ll, post, xi = res
@@ -1072,20 +1056,6 @@ def test_forward_backward(case):
         assert np.all((path >= 0) & (path < f.shape[1]))
 
 
-def _known_subnormal_frame(frame, log):
-    try:
-        f = np.asarray(frame)
-        if f.dtype.kind not in "iuf":
-            return False
-        f = f.astype(float)
-    except (ValueError, TypeError):
-        return False
-    if log or f.ndim != 2 or f.size == 0:
-        return False
-    m = np.where(np.isfinite(f), f, 0.0).max(axis=1)
-    return bool(np.any((m > 0) & (m < 1e-290)))
-
-
 # ---------------------------------------------------------------------------
 # the EM driver and settings
 # ---------------------------------------------------------------------------
@@ -1100,21 +1070,10 @@ def _known_subnormal_frame(frame, log):
 @property_test
 def test_normalize(case):
     counts, pseudo = case
-    if _known_normalize(counts):
-        return            # overflowing counts (the lead's normalize), pinned below
     ok, t = outcome(emfast.normalize, counts, pseudo)
     if ok:
         for table in (t if isinstance(t, list) else [t]):
             assert_table(table)
-
-
-def _known_normalize(counts):
-    try:
-        c = np.asarray(counts, dtype=float)
-    except (ValueError, TypeError):
-        return False
-    with np.errstate(all="ignore"):
-        return c.ndim > 0 and 0 not in c.shape and not np.all(np.isfinite(c.sum(axis=-1)))
 
 
 @fuzz(60)
@@ -1246,10 +1205,8 @@ def test_mcar_test(case):
 
 
 # ---------------------------------------------------------------------------
-# known failures outside the hardening branch's files: strict xfails with the exact
-# reproducers (flip the mark, and drop the KNOWN_SITES entry or the _known_* filter
-# that steers the property tests around it, when the fix lands). The test_issue14_*
-# tests among them were such xfails, fixed on main; they stay as regression tests.
+# failures this suite found, by their exact reproducers: each was a strict xfail until
+# its fix landed and stays as a regression test
 # ---------------------------------------------------------------------------
 
 def _worded(exc_info, *needles):
@@ -1260,11 +1217,9 @@ def _worded(exc_info, *needles):
         assert n in msg, msg
 
 
-@pytest.mark.xfail(strict=True, reason="lead (bayesnet.py _check_cpt, issue 14.11): numpy's "
-                   "'could not convert string to float' escapes, without naming the CPT")
-def test_known_cpt_conversion_error_is_numpys():
+def test_issue14_cpt_conversion_error_is_numpys():
     bn = BayesianNetwork([("A", "B")], {"A": 2, "B": 2})
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(TypeError) as info:     # a wrong Python type
         bn.cpts["A"] = "ab"
     _worded(info, "'A'")
     with pytest.raises(TypeError) as info:
@@ -1272,17 +1227,13 @@ def test_known_cpt_conversion_error_is_numpys():
     _worded(info, "'B'")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (data.py check_data, issue 14.11): a ragged list "
-                   "gives numpy's 'inhomogeneous shape' message; emfast.data._as_array words it")
-def test_known_check_data_conversion_errors():
+def test_issue14_check_data_conversion_errors():
     with pytest.raises(ValueError) as info:
         check_data([[0], [0, 0]], ["v0"], [2])
     _worded(info, "X")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (data.py _codes_from_labels): an empty object "
-                   "array raises TypeError from '~miss' (miss is a float array)")
-def test_known_check_data_empty_object_array():
+def test_issue14_check_data_empty_object_array():
     bn = BayesianNetwork([], {"A": 2})
     assert bn.score_samples(np.empty((0, 1), dtype=object)).shape == (0,)
 
@@ -1304,9 +1255,7 @@ def test_issue14_hmm_conversion_errors_are_worded():
     _worded(info, "startprob_")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (hmm.py _emission_tables, issue 14.11): numpy's "
-                   "message for a hand-set emissionprob_ = 'ab'")
-def test_known_hmm_conversion_error_is_numpys():
+def test_issue14_hmm_conversion_error_is_numpys():
     h = CategoricalHMM(2, random_state=0, n_iter=2).fit(np.array([0, 1, 1, 0]))
     h.emissionprob_ = "ab"
     with pytest.raises((ValueError, TypeError)) as info:
@@ -1314,42 +1263,31 @@ def test_known_hmm_conversion_error_is_numpys():
     _worded(info, "emissionprob_")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (diagnostics.py _as_codes, issue 14.11): numpy's "
-                   "message for a ragged data argument of mcar_test")
-def test_known_mcar_test_conversion_error_is_numpys():
+def test_issue14_mcar_test_conversion_error_is_numpys():
     with pytest.raises(ValueError) as info:
         emfast.mcar_test([[0, 1], [0]])
     _worded(info, "data")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (em.py normalize, issue 14.11): numpy's message "
-                   "for pseudocount='a'")
-def test_known_normalize_conversion_error_is_numpys():
+def test_issue14_normalize_conversion_error_is_numpys():
     with pytest.raises((ValueError, TypeError)) as info:
         emfast.normalize(np.array([1.0, 1.0]), "a")
     _worded(info, "pseudocount")
 
 
-@pytest.mark.xfail(strict=True, reason="hmmk/lead (kernels.py _check_chain, issue 14.11): "
-                   "numpy's message for startprob='ab'")
-def test_known_kernel_chain_conversion_error_is_numpys():
+def test_issue14_kernel_chain_conversion_error_is_numpys():
     with pytest.raises((ValueError, TypeError)) as info:
         emfast.kernels.forward_backward([[1.0, 1.0]], "ab", [[.5, .5], [.5, .5]])
     _worded(info, "startprob")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (bayesnet.py constructor): states={'D': 5} raises "
-                   "Python's \"'int' object is not iterable\"")
-def test_known_constructor_states_not_a_list():
+def test_issue14_constructor_states_not_a_list():
     with pytest.raises((ValueError, TypeError)) as info:
         BayesianNetwork([], {"D": 1}, states={"D": 5})
     _worded(info, "'D'")
 
 
-@pytest.mark.xfail(strict=True, reason="lead (mixture.py ColumnCodec / data.py check_data): fit "
-                   "on an object array takes pd.NA as missing, score_samples on the same array "
-                   "calls it an unknown state")
-def test_known_lca_object_array_na_fit_then_score():
+def test_issue14_lca_object_array_na_fit_then_score():
     X = np.array([[pd.NA], [2], [1], [-1]], dtype=object)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -1357,9 +1295,7 @@ def test_known_lca_object_array_na_fit_then_score():
     assert m.score_samples(X).shape == (4,)
 
 
-@pytest.mark.xfail(strict=True, reason="lead (em.py normalize): counts whose row sum overflows "
-                   "give an overflow RuntimeWarning and rows [0, 0] that do not sum to 1")
-def test_known_normalize_overflowing_counts():
+def test_issue14_normalize_overflowing_counts():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         t = emfast.normalize(np.array([1e308, 1e308]))
@@ -1373,9 +1309,7 @@ def test_issue14_normalize_degenerate_shapes():
         emfast.normalize(np.float64(1.0))
 
 
-@pytest.mark.xfail(strict=True, reason="lead (_config.py): max_memory=0.5 (or 2.2e-313) is "
-                   "accepted and truncated to a budget of 0 bytes")
-def test_known_config_budget_below_one_byte():
+def test_issue14_config_budget_below_one_byte():
     with pytest.raises(ValueError, match="max_memory"):
         with emfast.config_context(max_memory=0.5):
             pass
@@ -1461,9 +1395,7 @@ def test_issue14_hmm_prior_below_one_monotone():
         np.array([2, 0, 1, 1, 1, 2, 2, 1, 2, 1, 2, 0]))
 
 
-@pytest.mark.xfail(strict=True, reason="hmmk (issue 14.3, HMM part): a subnormal frame "
-                   "likelihood gives loglik inf and NaN posteriors")
-def test_known_forward_backward_subnormal_frame():
+def test_issue14_forward_backward_subnormal_frame():
     F = np.ones((3, 2))
     F[1] = 1e-310
     ll, post, xi = emfast.kernels.forward_backward(F, [.5, .5], [[.9, .1], [.2, .8]])
@@ -1471,10 +1403,7 @@ def test_known_forward_backward_subnormal_frame():
     assert np.all(np.isfinite(post)) and np.all(np.isfinite(xi))
 
 
-@pytest.mark.xfail(strict=True, reason="lead (bayesnet.py sample): bn.sample(10**13) raises "
-                   "MemoryError ('Unable to allocate 72.8 TiB') instead of the memory budget's "
-                   "ValueError")
-def test_known_bn_sample_huge_n():
+def test_issue14_bn_sample_huge_n():
     bn = BayesianNetwork([("A", "B")], {"A": 2, "B": 2})
     with pytest.raises(ValueError, match="max_memory"):
         bn.sample(10**13)
@@ -1512,12 +1441,7 @@ def test_issue14_hmm_code_size_bomb():
     assert rc == 0 and "VALUE" in out and "max_memory" in out, out[-800:]
 
 
-@pytest.mark.xfail(strict=True, reason="lead (_jtree.py compile_tree): clique sizes are "
-                   "np.prod(..., dtype=int64), so a clique of 64 binary variables has size "
-                   "2**64 -> 0, passes the MAX_CLIQUE_SIZE refusal, and score_samples of an "
-                   "all-missing row returns -inf instead of 0 (silent wrong answer); with 63 "
-                   "variables the size is negative and OverflowError escapes")
-def test_known_clique_size_wraps_int64():
+def test_issue14_clique_size_wraps_int64():
     rc, out = _in_small_address_space(
         "import itertools, numpy as np, emfast as em\n"
         "P = [f'P{i}' for i in range(64)]\n"

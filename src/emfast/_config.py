@@ -37,8 +37,8 @@ def _parse_bytes(text: str, what: str) -> int:
     except ValueError:
         raise ValueError(f"{what} must be a number of bytes (optionally with a K/M/G/T "
                          f"suffix); got {text!r}.") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise ValueError(f"{what} must be a positive number of bytes; got {text!r}.")
+    if not value >= 1 or value == float("inf"):
+        raise ValueError(f"{what} must be a number of bytes >= 1; got {text!r}.")
     return int(value)
 
 
@@ -83,8 +83,9 @@ def _check_max_memory(value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"max_memory must be a number of bytes, a string such as '2G', or "
                         f"None; got {type(value).__name__}.")
-    if not value > 0 or value != value or value == float("inf"):
-        raise ValueError(f"max_memory must be a positive number of bytes; got {value!r}.")
+    # at least one byte: int() would truncate 0.5 (or a subnormal) to a budget of 0
+    if not value >= 1 or value == float("inf"):
+        raise ValueError(f"max_memory must be a number of bytes >= 1; got {value!r}.")
     return int(value)
 
 

@@ -27,6 +27,7 @@ cardinalities, not its full table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 
 import numpy as np
 
@@ -143,21 +144,23 @@ def compile_tree(variables, cards, parents) -> JunctionTree:
     cl_sets = _triangulate(n, adj, card)
     cliques = [tuple(sorted(c)) for c in cl_sets]
     n_cl = len(cliques)
-    sizes = np.array([int(np.prod([int(card[v]) for v in c], dtype=np.int64)) for c in cliques],
-                     dtype=np.int64)
-    if sizes.max(initial=1) > MAX_CLIQUE_SIZE:
-        k = int(np.argmax(sizes))
+    # clique sizes as exact Python ints, refused above the limit before any int64 cast: a
+    # clique of 64 binary variables has 2**64 configurations, which int64 wraps to 0
+    exact = [math.prod(int(card[v]) for v in c) for c in cliques]
+    if max(exact, default=1) > MAX_CLIQUE_SIZE:
+        k = max(range(n_cl), key=exact.__getitem__)
         names = [variables[v] for v in cliques[k]]
-        raise ValueError(f"the junction tree has a clique of {int(sizes[k])} configurations "
+        raise ValueError(f"the junction tree has a clique of {exact[k]} configurations "
                          f"(variables {names}); exact inference is too expensive for this "
                          f"network (limit {MAX_CLIQUE_SIZE}).")
+    sizes = np.array(exact, dtype=np.int64)
     # Kruskal on separator sizes (then smaller separator tables first)
     pairs = []
     for a in range(n_cl):
         sa = cl_sets[a]
         for b in range(a + 1, n_cl):
             inter = sa & cl_sets[b]
-            w = int(np.prod([int(card[v]) for v in inter], dtype=np.int64)) if inter else 1
+            w = math.prod(int(card[v]) for v in inter)
             pairs.append((-len(inter), w, a, b))
     pairs.sort()
     uf = list(range(n_cl))
@@ -197,7 +200,7 @@ def compile_tree(variables, cards, parents) -> JunctionTree:
         else:
             sv = tuple(sorted(cl_sets[c] & cl_sets[parent[c]]))
         sep_vars.append(sv)
-        sep_sizes[c] = int(np.prod([int(card[v]) for v in sv], dtype=np.int64))
+        sep_sizes[c] = math.prod(int(card[v]) for v in sv)
     sep_off = np.zeros(n_cl + 1, dtype=np.int64)
     np.cumsum(sep_sizes, out=sep_off[1:])
     fam_clique = np.zeros(n, dtype=np.int32)
@@ -208,7 +211,7 @@ def compile_tree(variables, cards, parents) -> JunctionTree:
         fam_clique[v] = min(cands, key=lambda c: (sizes[c], c))
         cands = [c for c in range(n_cl) if v in cl_sets[c]]
         var_clique[v] = min(cands, key=lambda c: (sizes[c], c))
-    cpt_sizes = np.array([int(np.prod([int(card[u]) for u in f], dtype=np.int64)) for f in fams],
+    cpt_sizes = np.array([math.prod(int(card[u]) for u in f) for f in fams],
                          dtype=np.int64)
     cpt_off = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(cpt_sizes, out=cpt_off[1:])

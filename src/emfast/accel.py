@@ -41,8 +41,10 @@ makes a narrow window of α infeasible: entries that converge geometrically
 (``c ρ^k``) give a perfect square ``c ρ^k (1 + α(ρ - 1))²``, zero at their own
 best step ``1 / (1 - ρ)``, and the windows come from the mismatch of those
 steps. If no α > 1 is feasible, the proposal is dropped in favour of θ2. The
-driver rejects a feasible proposal whose objective is below that of θ2 (the
-last accepted point), so the accepted objectives never decrease.
+driver evaluates a feasible proposal before θ2 and rejects it when its objective
+is below that of θ1 (the last point evaluated and accepted); it then falls back to
+θ2 (whose objective is >= θ1's, EM being monotone), so the accepted objectives
+never decrease, and a kept cycle costs three E-steps (θ1, θ', F(θ')).
 
 Because the base is always an M-step output, floating-point drift of the row
 sums of θ' (of order machine epsilon times the size of the terms) is never

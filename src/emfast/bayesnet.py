@@ -12,7 +12,7 @@ Fitting and inference compile the structure once into a junction tree
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 import functools
 import itertools
 import math
@@ -23,6 +23,7 @@ from . import _kernels
 from ._base import (EMFitMixin, EMProblem, check_int, check_n_jobs, draw_categorical,
                     first_row, method_rng, raise_for_status)
 from ._blocks import plan_blocks
+from ._config import check_memory
 from .data import MISSING, _is_dataframe, check_data, compress_rows
 from .distributed import Partitions, is_partitioned
 from .em import check_table, dirichlet_log_prior, normalize
@@ -179,6 +180,9 @@ class BayesianNetwork(EMFitMixin):
                                  f"{variables!r}.")
         for v in variables:
             if v in states and states[v] is not None:
+                if isinstance(states[v], (str, bytes)) or not isinstance(states[v], Iterable):
+                    raise TypeError(f"states[{v!r}] must be a list of state names; got "
+                                    f"{type(states[v]).__name__} {states[v]!r:.60}.")
                 labels = [str(s) for s in states[v]]
                 if len(labels) != cards[v]:
                     raise ValueError(f"states[{v!r}] has {len(labels)} labels but variable {v!r} "
@@ -694,6 +698,10 @@ class BayesianNetwork(EMFitMixin):
         """
         n = check_int(n, "n", low=0)
         rng = method_rng(self, random_state)
+        # the codes, plus per variable: configurations, gathered rows, their cumsum, a compare
+        width = max(self._cards.values(), default=1)
+        check_memory(n * (4 * len(self._variables) + 24 + 17 * width),
+                     f"sample({n}) of {len(self._variables)} variables")
         out = np.zeros((n, len(self._variables)), dtype=np.int32)
         for v in self._topo:
             t = self.cpts[v]
@@ -798,7 +806,6 @@ def _check_table_sizes(variables, parents, cards, states) -> None:
     junction tree's clique limit (every family lies in some clique, so inference would
     refuse it later) and tables plus default labels ("0", "1", ...; about 80 bytes each)
     beyond the memory budget. Sizes are Python ints: no wrap-around."""
-    from ._config import check_memory
     from ._jtree import MAX_CLIQUE_SIZE
 
     sizes = [math.prod([cards[p] for p in parents[v]]) * cards[v] for v in variables]

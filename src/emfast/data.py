@@ -248,6 +248,24 @@ def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.
     return col.astype(np.int32, copy=False)
 
 
+def _is_missing_scalar(x) -> bool:
+    """Whether one value of an object column is a missing marker: ``None``, a float NaN,
+    or pandas' ``NA`` / ``NaT`` (recognised by type, so pandas need not be imported)."""
+    if x is None:
+        return True
+    if isinstance(x, (float, np.floating)):
+        return x != x
+    if isinstance(x, np.datetime64):
+        return bool(np.isnat(x))
+    return type(x).__name__ in ("NAType", "NaTType")
+
+
+def _object_missing(col) -> np.ndarray:
+    """Boolean mask (always dtype bool, also for an empty column) of the missing values
+    of an object / string column."""
+    return np.fromiter((_is_missing_scalar(x) for x in col), dtype=bool, count=len(col))
+
+
 def _codes_from_labels(col, where: str, var: str, states: Sequence | None, card: int,
                        miss: np.ndarray) -> np.ndarray:
     if states is None:
@@ -260,6 +278,7 @@ def _codes_from_labels(col, where: str, var: str, states: Sequence | None, card:
         if s_.lower() in ("true", "false"):
             lookup.setdefault("\0bool:" + s_.lower(), i)
     vals = np.asarray(col, dtype=object)
+    miss = np.asarray(miss, dtype=bool)
     out = np.full(len(vals), MISSING, dtype=np.int32)
     cache: dict = {}
     for r in np.flatnonzero(~miss):
@@ -356,7 +375,7 @@ def check_data(data, variables: Sequence[str], cardinalities: Sequence[int], *,
                     arr = col.to_numpy()
                 out[:, i] = _codes_from_numeric(arr, where, cname, cards[i])
         return out
-    arr = np.asarray(data)
+    arr = _as_array(data, name)
     if arr.ndim == 1 and len(variables) == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -390,7 +409,7 @@ def check_data(data, variables: Sequence[str], cardinalities: Sequence[int], *,
         col = arr[:, j]
         where = f"{name}[:, {j}]"
         if col.dtype.kind in "OUS":
-            miss = np.array([x is None or (isinstance(x, float) and np.isnan(x)) for x in col])
+            miss = _object_missing(col)
             out[:, i] = _codes_from_labels(col, where, v, states[i], cards[i], miss)
         else:
             out[:, i] = _codes_from_numeric(col, where, v, cards[i])

@@ -53,12 +53,12 @@ class MCARTestResult:
 
 def _as_codes(data, variables):
     """Codes and names from a DataFrame (encoded) or an int/float array (-1/NaN missing)."""
-    from .data import NO_CARD_LIMIT, _is_dataframe, check_data, encode
+    from .data import NO_CARD_LIMIT, _as_array, _is_dataframe, check_data, encode
 
     if _is_dataframe(data):
         codes, schema = encode(data)
         return codes, [str(n) for n in schema.names]
-    arr = np.asarray(data)
+    arr = _as_array(data, "data")
     if arr.ndim != 2:
         raise ValueError(f"data must be 2-dimensional; got shape {arr.shape}.")
     names = list(variables) if variables is not None else [f"x{j}" for j in range(arr.shape[1])]

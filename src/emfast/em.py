@@ -122,6 +122,19 @@ def _segment_sum(t: np.ndarray, seg) -> np.ndarray:
     return np.repeat(tot, sizes, axis=-1)
 
 
+def _float_array(x, name: str) -> np.ndarray:
+    """``np.asarray(x, float64)`` with an error that names ``name``."""
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be an array.") from None
+    except (TypeError, ValueError) as exc:
+        kind = TypeError if isinstance(x, (str, bytes, dict, set)) or isinstance(exc, TypeError) \
+            else ValueError
+        raise kind(f"{name} must be numeric; {type(x).__name__} {x!r:.60} could not be read "
+                   f"as float64 ({exc}).") from None
+
+
 def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
     """The universal M-step: add Dirichlet pseudocounts, normalise the last axis.
 
@@ -164,13 +177,13 @@ def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
                          "counts is a list.")
     out = []
     for k, (c, a, seg) in enumerate(zip(tables, pcs, segs)):
-        c = np.asarray(c, dtype=np.float64)
+        c = _float_array(c, f"counts[{k}]")
         if c.ndim == 0:
             raise ValueError(f"counts[{k}] is a scalar; every table needs a child axis.")
         if c.shape[-1] == 0:
             raise ValueError(f"counts[{k}] has shape {c.shape}: the child axis is empty (a "
                              "variable needs at least one state).")
-        a = np.asarray(a, dtype=np.float64)
+        a = _float_array(a, f"pseudocount for table {k}")
         if not np.all(np.isfinite(a)) or (not clip and np.any(a < 0)):
             raise ValueError(f"pseudocount for table {k} must be finite and >= 0; got {a!r}."
                              if not clip else
@@ -179,16 +192,35 @@ def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
             bad = np.argwhere(~((c >= 0) & (c < np.inf)))[0]
             raise ValueError(f"counts[{k}] has an invalid value {float(c[tuple(bad)])!r} at index "
                              f"{tuple(int(i) for i in bad)}; expected counts must be finite and >= 0.")
-        t = c + a
+        with np.errstate(over="ignore"):
+            t = c + a
+        if not np.all(t < np.inf):
+            # finite counts and pseudocounts near the float64 maximum can add up to inf:
+            # halving both first keeps every ratio (and the answer) unchanged
+            t = 0.5 * c + 0.5 * a
         if clip:
             t = np.maximum(t, 0.0)
         if seg is None:
-            tot = t.sum(axis=-1, keepdims=True)
+            def total(t):
+                return t.sum(axis=-1, keepdims=True)
             uniform = 1.0 / t.shape[-1]
         else:
-            tot = _segment_sum(t, seg)
+            def total(t):
+                return _segment_sum(t, seg)
             sizes = np.diff(np.append(np.asarray(seg, dtype=np.intp), t.shape[-1]))
             uniform = np.repeat(1.0 / sizes, sizes)
+        with np.errstate(over="ignore"):
+            tot = total(t)
+        if not np.all(tot < np.inf):
+            # a row total overflows although every cell is finite: divide each row (or
+            # segment) by its largest cell first; the normalised row is the same
+            if seg is None:
+                peak = t.max(axis=-1, keepdims=True)
+            else:
+                peak = np.repeat(np.maximum.reduceat(t, np.asarray(seg, dtype=np.intp), axis=-1),
+                                 sizes, axis=-1)
+            t = t / np.where(peak > 0, peak, 1.0)
+            tot = total(t)
         zero = tot <= 0
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.where(zero, uniform, t / np.where(zero, 1.0, tot))
@@ -648,30 +680,37 @@ def run_em(estep: Callable, mstep: Callable, theta0, *, max_iter: int = 100, tol
                 counts, ll, obj = evaluate(theta)          # score the returned parameters
                 keep(obj)
                 break
-            theta = new
-            counts, ll, obj = evaluate(theta)
-            keep(obj)
             if accel is None:
+                theta = new
+                counts, ll, obj = evaluate(theta)
+                keep(obj)
                 iterate, pair = (theta, obj, n_estep), (iterate, (theta, obj, n_estep), rebased)
                 rebased = False
                 marks.append(len(steps) - 1)
                 continue
-            if n_mstep >= max_iter or clock() >= deadline:
-                continue            # out of budget: the run returns this EM point
-            if callback is not None:        # every accepted point is shown to the callback
-                called = theta
-                if callback(monitor.iter, theta, ll):
-                    reason = "callback"
-                    break
-            cand = accel.propose(theta)
+            # SQUAREM. The EM point θ2 that completes a cycle is not evaluated before the
+            # extrapolated θ' is: θ' is kept when its objective is >= that of θ1, the
+            # last evaluated (accepted) point, so a kept cycle costs three E-steps (θ1,
+            # θ', then F(θ'), the next base) instead of four. A rejected θ' falls back to
+            # θ2, evaluated then (its objective is >= θ1's: EM is monotone).
+            cand = None
+            if n_mstep < max_iter and clock() < deadline:
+                cand = accel.propose(new)   # out of budget: the run returns this EM point
             if cand is not None:
                 c2, l2, o2 = evaluate(cand)
                 if o2 >= obj:       # False for NaN
                     accel.accept()
-                    keep(o2)
                     theta, counts, ll, obj = cand, c2, l2, o2
+                    keep(obj)
                 else:
                     accel.reject()
+                    theta = new
+                    counts, ll, obj = evaluate(theta)
+                    keep(obj)
+            else:
+                theta = new
+                counts, ll, obj = evaluate(theta)
+                keep(obj)
             if accel.new_base:
                 iterate, pair = (theta, obj, n_estep), (iterate, (theta, obj, n_estep), rebased)
                 rebased = False

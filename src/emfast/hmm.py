@@ -290,6 +290,16 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         """A hand-set ``emissionprob_`` as a list of (K, M_c) tables: a 2-D array or
         nested list is one table (hmmlearn), a 3-D array or a list of 2-D tables one per
         channel."""
+        def as_table(t, name):
+            try:
+                return np.asarray(t, dtype=np.float64)
+            except RecursionError:
+                raise ValueError(f"{name} is nested too deeply to be a table.") from None
+            except (ValueError, TypeError) as exc:
+                kind = TypeError if isinstance(t, (str, bytes, dict, set)) else ValueError
+                raise kind(f"{name} must be a table of probabilities; {type(t).__name__} "
+                           f"{t!r:.60} could not be read as numbers ({exc}).") from None
+
         if isinstance(e, (list, tuple)):
             try:
                 arr = np.asarray(e, dtype=np.float64)
@@ -300,8 +310,8 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
             if arr is not None and arr.ndim != 3:
                 raise ValueError(f"{what} must be a (n_components, n_features) table or a list "
                                  f"of them; got shape {arr.shape}.")
-            return [np.asarray(t, dtype=np.float64) for t in e]
-        arr = np.asarray(e, dtype=np.float64)
+            return [as_table(t, f"{what}[{c}]") for c, t in enumerate(e)]
+        arr = as_table(e, what)
         if arr.ndim == 3:
             return list(arr)
         return [np.atleast_2d(arr)]
@@ -1000,6 +1010,8 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
             currstate = check_int(currstate, "currstate")
             if not 0 <= currstate < K:
                 raise ValueError(f"currstate must be in 0..{K - 1}; got {currstate!r}.")
+        check_memory(n * (8 * len(sizes) + 16 + 17 * max(max(sizes), K)),
+                     f"sample({n}) of {len(sizes)} channel(s)")
         states = np.empty(n, dtype=np.intp)
         u = rng.random(n)
         states[0] = currstate if currstate is not None else \

@@ -799,6 +799,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         theta = self._checked_theta()
         n_samples = check_int(n_samples, "n_samples", low=1)
         rng = method_rng(self, random_state)
+        width = max(len(t) if j == 0 else t.shape[1] for j, t in enumerate(theta))
+        check_memory(n_samples * (4 * (len(theta) - 1) + 16 + 17 * width),
+                     f"sample({n_samples}) of {len(theta) - 1} items")
         z = draw_categorical(rng, np.broadcast_to(theta[0], (n_samples, len(theta[0]))))
         X = np.empty((n_samples, len(theta) - 1), dtype=np.int32)
         for j, t in enumerate(theta[1:]):
