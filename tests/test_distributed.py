@@ -293,6 +293,29 @@ def test_bn_bad_state_label_in_a_partition(clusters, bn_net, bn_data):
     assert str(local.value) in str(dist.value)
 
 
+def test_hmm_from_a_dask_dataframe_and_series(hmm_data):
+    """Frames and Series of codes (local threaded scheduler), lengths per partition."""
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, lengths = hmm_data
+    c = _seq_chunks(lengths, 2)
+    k = int(np.searchsorted(np.cumsum(lengths), c[0])) + 1
+    per_part = [lengths[:k], lengths[k:]]
+    frame = pd.DataFrame({"obs": X})
+    local = em.CategoricalHMM(2, n_iter=10, random_state=0).fit(frame, lengths)
+    ddf = dd.from_pandas(frame, npartitions=1).repartition(divisions=[0, c[0], len(X) - 1])
+    assert ddf.npartitions == 2
+    for data in (ddf, ddf["obs"]):
+        dist = em.CategoricalHMM(2, n_iter=10, random_state=0).fit(data, per_part)
+        assert _close(dist.transmat_, local.transmat_)
+        assert _close(dist.emissionprob_, local.emissionprob_)
+    with pytest.raises(ValueError, match="must be given as a list of 2 arrays"):
+        em.CategoricalHMM(2).fit(ddf, lengths)
+    with pytest.raises(ValueError, match="lengths has 1 entries for 2 partitions"):
+        edist.PartitionedEStep(edist.Partitions(list(ddf.to_delayed()), lengths=[lengths]),
+                               functools.partial(_lca_prepare, None, None))
+
+
 def test_unsupported_options_are_refused(lca_data):
     X = da.from_array(lca_data, chunks=(1000, -1))
     with pytest.raises(ValueError, match="does not support missingness|neither missingness"):

@@ -287,7 +287,10 @@ class BayesianNetwork(EMFitMixin):
             DataFrame matched by column name (integer columns hold codes, other
             columns state labels; booleans match states named true/false in any
             case). A variable without a column, or whose column is all missing,
-            is hidden.
+            is hidden. Data in partitions (a dask array or DataFrame,
+            :func:`emfast.distributed.partitions`, :func:`emfast.distributed.from_parquet`)
+            is fitted partition by partition where it lives (docs/distributed.md;
+            without ``missingness=``).
         columns : list of str, optional
             For array input: the variable held by each column.
         max_iter : int, default=100

@@ -43,6 +43,7 @@ accept dask arrays, dask DataFrames and :class:`Partitions` directly.
 from __future__ import annotations
 
 import numbers
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -273,8 +274,6 @@ def from_parquet(paths, columns=None, *, lengths=None, **options) -> Partitions:
     -------
     Partitions
     """
-    import os
-
     if isinstance(paths, (str, os.PathLike)):
         p = os.fspath(paths)
         paths = sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith(".parquet")) \
@@ -483,6 +482,9 @@ class PartitionedEStep:
         self._lengths = lengths
         if len(d.parts) == 0:
             raise ValueError("X has no partitions: there is nothing to fit.")
+        if len(lengths) != len(d.parts):
+            raise ValueError(f"lengths has {len(lengths)} entries for {len(d.parts)} partitions; "
+                             "give one array of sequence lengths per partition.")
         if self.client is not None:
             from dask import delayed
 
@@ -527,8 +529,10 @@ class PartitionedEStep:
             return [fn(i) for i in range(n)]
         workers = self.data.n_workers
         if workers is None:
-            from ._base import _n_cpus
-            workers = _n_cpus()
+            try:
+                workers = len(os.sched_getaffinity(0))
+            except (AttributeError, OSError):    # pragma: no cover - macOS, Windows
+                workers = os.cpu_count() or 1
         import dask
 
         # one dask thread per pool thread: nested pools would oversubscribe the CPUs

@@ -610,9 +610,14 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         X : array-like of shape (n_samples,) or (n_samples, n_channels), Series or DataFrame
             Integer symbol codes, ``-1`` (or NaN in a float array) = missing; or a
             pandas Series / DataFrame of labels (categorical, string, bool) or
-            codes, one column per channel. Sequences are concatenated.
+            codes, one column per channel. Sequences are concatenated. Data in
+            partitions (a dask array, DataFrame or Series of codes,
+            :func:`emfast.distributed.partitions`), each a whole number of sequences,
+            is fitted partition by partition where it lives (docs/distributed.md).
         lengths : array-like of int of shape (n_sequences,), optional
-            Lengths of the sequences, summing to ``n_samples``.
+            Lengths of the sequences, summing to ``n_samples``. For partitioned data:
+            one array per partition, or one flat array split at the chunk boundaries of
+            a dask array.
 
         Returns
         -------

@@ -472,7 +472,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             Integer codes ``0..M_j-1``; ``-1`` (or NaN) marks a missing value. A
             DataFrame may also hold labels (categorical, object, string or bool
             columns): they are learned here (``categories_``) and matched by
-            name afterwards.
+            name afterwards. Data in partitions (a dask array or DataFrame of codes,
+            :func:`emfast.distributed.partitions`, :func:`emfast.distributed.from_parquet`)
+            is fitted partition by partition where it lives (docs/distributed.md).
         y : ignored
 
         Returns
