@@ -21,20 +21,25 @@ Where it runs
 -------------
 * a ``dask.distributed.Client`` (the one given, else the current default client):
   prepared partitions stay in the workers' memory as futures (``persist=True``,
-  the default) and each iteration runs one task per partition where its data
-  lives, plus the reduction tasks. A worker lost mid-fit loses its partitions;
+  the default). The partitions are grouped into aligned blocks, one per worker
+  thread, each prepared on its worker; each iteration runs one task per block
+  where its data lives (summing the block's partitions along the fixed tree) and
+  the client finishes the tree over the block sums. A worker lost mid-fit loses its partitions;
   the scheduler recomputes them from their graph (the partitions were never
   scattered from the client), and an iteration that still fails for a reason
   other than bad data is run again with the same θ (``retries``). The E-step is
   a pure function of θ, so the fit is the same.
-* no client: dask's threaded scheduler in this process (``scheduler="sync"`` for
-  one thread). With ``persist=False`` nothing is kept: every iteration reads,
+* no client: a pool of threads in this process, one partition per thread (a dask
+  partition is computed in its thread by dask's synchronous scheduler;
+  ``scheduler="sync"``: all in the calling thread).
+* ``persist=False`` (either place): nothing is kept, every iteration reads,
   validates and compresses each partition again, so the peak memory is that of
   the partitions in flight (the out-of-core path for data larger than memory).
 
 The counts are summed in groups of ``fan_in`` consecutive partitions, level by
-level, in partition order, whatever the order in which tasks finish: a fit is
-reproducible run to run, and the same on a cluster as on the threaded scheduler.
+level, in partition order, whatever the order in which tasks finish (aligned blocks
+are subtrees of that tree): a fit is reproducible run to run, and the same on a
+cluster as in the local thread pool.
 
 Public entry points: :func:`partitions` (wrap a dask collection with options),
 :func:`from_parquet` (a list of Parquet files), and the estimators' ``fit``, which
@@ -93,11 +98,11 @@ class Partitions:
     columns : list or None
         Column names when the partitions are DataFrames.
     client : dask.distributed.Client or None
-        Where to run (None: the current default client, else the threaded scheduler).
+        Where to run (None: the current default client, else a local thread pool).
     persist : bool
         Keep the prepared partitions in (worker) memory between iterations.
     scheduler : {"threads", "sync"}
-        The local scheduler when there is no client.
+        Without a client: a thread pool, or everything in the calling thread.
     n_workers : int or None
         Threads of the local scheduler (None: one per CPU).
     retries : int
@@ -153,13 +158,14 @@ def partitions(X, lengths=None, *, client=None, persist=True, scheduler="threads
         array (split at its chunk boundaries, which must fall between sequences).
     client : dask.distributed.Client, optional
         Default: the current default client if there is one, else the local
-        threaded scheduler.
+        thread pool.
     persist : bool, default=True
         Keep the validated, row-compressed partitions in memory between
         iterations. ``False`` reads every partition again in every iteration
         (bounded memory for data larger than memory; slower).
     scheduler : {"threads", "sync"}, default="threads"
-        Local scheduler when there is no client.
+        Without a client: a pool of ``n_workers`` threads (one partition per thread),
+        or everything in the calling thread.
     n_workers : int, optional
         Threads of the local scheduler (default: one per CPU).
     retries : int, default=3
@@ -521,9 +527,9 @@ class PartitionedEStep:
 
     # local scheduler -------------------------------------------------------
     def _local_map(self, fn):
-        """``[fn(i) for each partition]`` on the local scheduler, in partition order.
-        Dask collections are computed one partition per task (dask's threaded
-        scheduler inside each); Loaders are called in the pool's threads."""
+        """``[fn(i) for each partition]`` in a local thread pool, in partition order: a
+        dask partition is computed in its thread by dask's synchronous scheduler, a
+        Loader called there."""
         n = len(self.data.parts)
         if self.data.scheduler == "sync" or n == 1:
             return [fn(i) for i in range(n)]
@@ -533,10 +539,9 @@ class PartitionedEStep:
                 workers = len(os.sched_getaffinity(0))
             except (AttributeError, OSError):    # pragma: no cover - macOS, Windows
                 workers = os.cpu_count() or 1
-        import dask
-
-        # one dask thread per pool thread: nested pools would oversubscribe the CPUs
-        with dask.config.set(scheduler="sync"), ThreadPoolExecutor(min(workers, n)) as pool:
+        # (each dask partition is computed with the synchronous scheduler, see _load:
+        # nested thread pools would oversubscribe the CPUs)
+        with ThreadPoolExecutor(min(workers, n)) as pool:
             return list(pool.map(fn, range(n)))
 
     # the E-step --------------------------------------------------------------
