@@ -361,8 +361,9 @@ def test_worker_killed_mid_fit(clusters, lca_data):
     calm, _ = fit(False)
     hit, killed = fit(True)
     assert killed                                   # a worker did die mid-fit
-    assert retries[0] == 0      # (the lost partitions are recomputed by the scheduler; an
-    # iteration whose tasks fail anyway is retried: test_iteration_retried_...)
+    # the lost partitions are recomputed by the scheduler; an iteration whose tasks fail
+    # anyway is run again (at most `retries` times: test_iteration_retried_...)
+    assert retries[0] == 0 and retries[1] <= X.retries
     assert hit.n_iter == calm.n_iter == 15
     for a, b in zip(hit.theta, calm.theta):
         assert _close(a, b)
