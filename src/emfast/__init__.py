@@ -6,6 +6,7 @@ from .exceptions import ConvergenceWarning, NonMonotoneEMWarning, NotFittedError
 from ._config import show_config, get_config, set_config, config_context
 from .hmm import CategoricalHMM
 from . import kernels
+from . import distributed      # dask / Parquet partitions (dask imported only when used)
 from .mixture import LatentClassModel
 from .impute import EMImputer, pool
 from .bayesnet import BayesianNetwork, read_bif, load

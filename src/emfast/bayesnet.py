@@ -13,6 +13,7 @@ Fitting and inference compile the structure once into a junction tree
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import functools
 import itertools
 import math
 
@@ -24,6 +25,7 @@ from ._base import (EMFitMixin, EMProblem, check_int, check_n_jobs, draw_categor
 from ._blocks import plan_blocks
 from ._config import check_memory
 from .data import MISSING, _is_dataframe, check_data, compress_rows
+from .distributed import Partitions, is_partitioned
 from .em import check_table, dirichlet_log_prior, normalize
 from .missingness import (MCAR, LogLikelihoodParts, augment_codes, augment_structure,
                           check_fixed_missingness, check_mechanism)
@@ -285,7 +287,10 @@ class BayesianNetwork(EMFitMixin):
             DataFrame matched by column name (integer columns hold codes, other
             columns state labels; booleans match states named true/false in any
             case). A variable without a column, or whose column is all missing,
-            is hidden.
+            is hidden. Data in partitions (a dask array or DataFrame,
+            :func:`emfast.distributed.partitions`, :func:`emfast.distributed.from_parquet`)
+            is fitted partition by partition where it lives (docs/distributed.md;
+            without ``missingness=``).
         columns : list of str, optional
             For array input: the variable held by each column.
         max_iter : int, default=100
@@ -349,6 +354,13 @@ class BayesianNetwork(EMFitMixin):
         if init not in ("random", "uniform", "current"):
             raise ValueError(f"init must be 'random', 'uniform' or 'current'; got {init!r}.")
         pseudocount = _check_pseudocount(pseudocount)
+        if is_partitioned(data):
+            return self._fit_partitioned(data, columns=columns, max_iter=max_iter, tol=tol,
+                                         n_init=n_init, init=init, pseudocount=pseudocount,
+                                         random_state=random_state, n_jobs=n_jobs,
+                                         verbose=verbose, accelerate=accelerate,
+                                         max_time=max_time, param_tol=param_tol,
+                                         mechanism=(missingness, fixed_missingness))
         codes = self._codes(data, columns)
         if codes.shape[0] == 0:
             raise ValueError("X has no rows: there is nothing to fit.")
@@ -376,6 +388,38 @@ class BayesianNetwork(EMFitMixin):
         self._store_fit(best, **context)
         return self
 
+    def _fit_partitioned(self, data, *, columns, max_iter, tol, n_init, init, pseudocount,
+                         random_state, n_jobs, verbose, accelerate, max_time, param_tol,
+                         mechanism):
+        """fit on data in partitions (emfast.distributed): each partition validated and
+        row-compressed where it lives, the E-step summed over partitions."""
+        from .distributed import PartitionedEStep, partitions
+
+        if mechanism != (None, None):
+            raise ValueError("a partitioned (dask / Parquet) fit does not support "
+                             "missingness= / fixed_missingness= yet; fit in memory instead.")
+        parts = data if isinstance(data, Partitions) else partitions(data)
+        check_n_jobs(n_jobs)
+        v = self._variables
+        engine = PartitionedEStep(parts, functools.partial(
+            _bn_prepare, list(v), [self._cards[x] for x in v], [self._states[x] for x in v],
+            None if columns is None else list(columns)))
+        try:
+            n_rows = sum(engine.summaries)
+            if n_rows == 0:
+                raise ValueError("X has no rows: there is nothing to fit.")
+            estep = engine.estep(_bn_part_estep, (self.copy(), n_jobs))
+            problem = self._em_problem(None, init=init, pseudocount=pseudocount,
+                                       estep=estep, n_rows=n_rows)
+            best = self._fit_em(problem, n_init=n_init, max_iter=max_iter, tol=tol,
+                                random_state=random_state, verbose=verbose,
+                                name="BayesianNetwork", accelerate=accelerate,
+                                max_time=max_time, param_tol=param_tol)
+        finally:
+            engine.close()
+        self._store_fit(best, from_frame=parts.frame)
+        return self
+
     def _augmented(self, resolved, delta=None):
         """A new network with one indicator node per resolved variable (CPTs copied,
         indicator CPTs from ``delta`` where given, else uniform)."""
@@ -390,29 +434,23 @@ class BayesianNetwork(EMFitMixin):
         return aug, names
 
     def _em_problem(self, codes, *, init="random", pseudocount=0.0, fixed=(), n_threads=1,
-                    log_prior=True) -> EMProblem:
+                    log_prior=True, estep=None, n_rows=None) -> EMProblem:
         """This network's EM, declared for the skeleton: E-step on the distinct rows of
         ``codes`` (validated int32, one column per variable), M-step
         :func:`~emfast.normalize` with the tables at indices ``fixed`` held at their
         current values, initial CPTs per restart as ``init`` says (a string, or a
-        callable ``init(rng, k) -> theta``)."""
-        comp = self._tree()
-        cr = compress_rows(codes)
-        weights = cr.counts.astype(np.float64)
+        callable ``init(rng, k) -> theta``). A given ``estep`` (a partitioned one,
+        over ``n_rows`` rows) replaces the E-step on ``codes``."""
         shapes = [self._cpt_shape(v) for v in self._variables]
-        targets = comp.targets()
         start = self._theta()
         fixed = tuple(fixed)
+        if estep is None:
+            cr = compress_rows(codes)
+            n_rows = codes.shape[0]
 
-        def estep(theta):
-            counts, ll, status = comp.infer(cr.rows, weights, theta, targets, n_threads,
-                                            do_counts=True)
-            raise_for_status(status, lambda k: (
-                f"row {first_row(cr.inverse, k)} of X has probability 0 under the current CPTs "
-                "(its observed values are impossible); fix the CPTs or the data, or use "
-                "init='random' / pseudocount > 0."))
-            return [counts[comp.tree.cpt_off[i]:comp.tree.cpt_off[i + 1]].reshape(sh)
-                    for i, sh in enumerate(shapes)], float(ll @ weights)
+            def estep(theta):
+                return _bn_estep(self, cr.rows, cr.counts.astype(np.float64), theta, n_threads,
+                                 lambda k: first_row(cr.inverse, k))
 
         def mstep(counts):
             theta = normalize(counts, pseudocount)
@@ -438,7 +476,7 @@ class BayesianNetwork(EMFitMixin):
         if pseudocount > 0 and log_prior:
             def prior(th):
                 return dirichlet_log_prior(th, pseudocount)
-        return EMProblem(estep, mstep, draw, scale=float(codes.shape[0]), log_prior=prior,
+        return EMProblem(estep, mstep, draw, scale=float(n_rows), log_prior=prior,
                          fixed=fixed)
 
     def _set_fitted_params(self, theta, *, from_frame=False, mechanism=None, resolved=None,
@@ -828,6 +866,36 @@ def _check_pseudocount(pseudocount) -> float:
     if not (value >= 0 and np.isfinite(value)):
         raise ValueError(f"pseudocount must be a finite number >= 0; got {pseudocount!r}.")
     return value
+
+
+def _bn_estep(bn, rows, weights, theta, n_threads, row_of):
+    """The network's E-step over (distinct) rows with weights: (counts per CPT, ll)."""
+    comp = bn._tree()
+    counts, ll, status = comp.infer(rows, weights, theta, comp.targets(), n_threads,
+                                    do_counts=True)
+    raise_for_status(status, lambda k: (
+        f"row {row_of(k)} of X has probability 0 under the current CPTs "
+        "(its observed values are impossible); fix the CPTs or the data, or use "
+        "init='random' / pseudocount > 0."))
+    off = comp.tree.cpt_off
+    return [counts[off[i]:off[i + 1]].reshape(bn._cpt_shape(v))
+            for i, v in enumerate(bn._variables)], float(ll @ weights)
+
+
+def _bn_prepare(variables, cards, states, columns, part, lengths):
+    """One partition of a partitioned fit (run on a worker): validated codes, row
+    compressed; the summary is its number of rows."""
+    from .distributed import compressed_state
+
+    codes = check_data(part, variables, cards, states=states, columns=columns)
+    return compressed_state(codes), int(codes.shape[0])
+
+
+def _bn_part_estep(static, state, theta):
+    """One partition's E-step (``static`` = (the network, n_jobs))."""
+    bn, n_jobs = static
+    rows, weights, first = state
+    return _bn_estep(bn, rows, weights, theta, check_n_jobs(n_jobs), lambda k: int(first[k]))
 
 
 def _raise_status(status, inverse):

@@ -1,6 +1,7 @@
 """Categorical hidden Markov model with missing observations (hmmlearn drop-in)."""
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass
 
@@ -10,7 +11,8 @@ from ._base import (BaseEstimator, EMFitMixin, EMProblem, check_int, check_is_fi
                     check_n_jobs, draw_categorical, method_rng, sklearn_tags)
 from ._config import check_memory
 from .data import (MISSING, ColumnCodec, _as_array, _codes_from_numeric, _is_dataframe,
-                   _is_series, _require_pandas, check_lengths)
+                   _is_label_dtype, _is_series, _require_pandas, check_lengths)
+from .distributed import Partitions, is_partitioned
 from .em import ConvergenceMonitor, check_table, dirichlet_log_prior, normalize
 from .kernels import _viterbi_run, estep_codes
 from .missingness import MAR, MNAR, check_mechanism
@@ -608,9 +610,14 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         X : array-like of shape (n_samples,) or (n_samples, n_channels), Series or DataFrame
             Integer symbol codes, ``-1`` (or NaN in a float array) = missing; or a
             pandas Series / DataFrame of labels (categorical, string, bool) or
-            codes, one column per channel. Sequences are concatenated.
+            codes, one column per channel. Sequences are concatenated. Data in
+            partitions (a dask array, DataFrame or Series of codes,
+            :func:`emfast.distributed.partitions`), each a whole number of sequences,
+            is fitted partition by partition where it lives (docs/distributed.md).
         lengths : array-like of int of shape (n_sequences,), optional
-            Lengths of the sequences, summing to ``n_samples``.
+            Lengths of the sequences, summing to ``n_samples``. For partitioned data:
+            one array per partition, or one flat array split at the chunk boundaries of
+            a dask array.
 
         Returns
         -------
@@ -623,12 +630,53 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
             nf = self._preset_emission_sizes()
             if nf is not None and len(nf) == 1:
                 nf = nf[0]
+        if is_partitioned(X):
+            return self._fit_partitioned(X, lengths, K, mech, nf)
         codes, sizes, multi, codec = self._validate_X(X, nf, infer=True)
+        offsets = check_lengths(lengths, codes.shape[0])
+        return self._fit_validated(K, mech, codes, offsets, sizes, multi, codec)
+
+    def _fit_partitioned(self, X, lengths, K, mech, nf):
+        """fit on data in partitions (emfast.distributed), each partition a whole
+        number of sequences, validated where it lives; the E-step summed over
+        partitions."""
+        from .distributed import PartitionedEStep, partitions
+
+        if mech is not None:
+            raise ValueError("a partitioned (dask / Parquet) fit does not support "
+                             "missingness= yet; fit in memory instead.")
+        data = X if isinstance(X, Partitions) and lengths is None else partitions(X, lengths)
+        if data.lengths is None and len(data) > 1:
+            raise ValueError(f"lengths=None means one sequence, which cannot span the "
+                             f"{len(data)} partitions of X; pass lengths (one array per "
+                             "partition, or one flat array split at the partition boundaries).")
+        engine = PartitionedEStep(data, functools.partial(_hmm_prepare, nf))
+        try:
+            sums = [s for s in engine.summaries if s is not None]
+            if not sums:
+                raise ValueError("X is empty: need at least one time step.")
+            Cs = {len(s[0]) for s in sums}
+            if len(Cs) != 1:
+                raise ValueError(f"the partitions have different numbers of columns: "
+                                 f"{sorted(Cs)}.")
+            sizes = [int(m) for m in np.max(np.array([s[0] for s in sums]), axis=0)]
+            multi = sums[0][1]
+            C = len(sizes)
+            names = list(data.columns) if data.frame else list(range(C))
+            codec = ColumnCodec(names, [None] * C, from_frame=data.frame,
+                                dtypes=list(data.dtypes) if data.frame and data.dtypes else [])
+            estep = engine.estep(_hmm_part_estep, self.n_jobs)
+            return self._fit_validated(K, None, None, None, sizes, multi, codec, estep=estep)
+        finally:
+            engine.close()
+
+    def _fit_validated(self, K, mech, codes, offsets, sizes, multi, codec, estep=None):
+        """The EM fit on validated codes (or with a given partitioned ``estep``, then
+        ``codes`` is None and ``mech`` None)."""
         C = len(sizes)
         check_memory(8 * K * (sum(sizes) + C + 2) * 4,
                      f"CategoricalHMM: emission tables for {max(sizes)} symbols (the largest "
                      "code seen + 1)")
-        offsets = check_lengths(lengths, codes.shape[0])
         names = list(codec.names) if codec.from_frame else list(range(C))
         parents = {}
         if mech == "state":
@@ -650,16 +698,19 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         q_preset = None
         if state and hasattr(self, "missingprob_") and "e" not in self.init_params:
             q_preset = self._state_q(K, C, state) if mech == "state" else None
-        miss_rate = np.mean(codes == MISSING, axis=0)
+        miss_rate = np.mean(codes == MISSING, axis=0) if state else None
         fixed = tuple(i for i, letter in [(0, "s"), (1, "t")] if letter not in self.params) + \
             (tuple(range(2, 2 + C)) if "e" not in self.params else ())
         # the δ part of an MCAR / MAR channel is separate from θ: fitted in closed form
-        delta_fixed, delta_ll = _closed_form_delta(codes, parents, sizes)
+        delta_fixed, delta_ll = _closed_form_delta(codes, parents, sizes) if parents else ({}, 0.0)
 
         current = {}
+        part_estep = estep
 
         def estep(theta):
             current["theta"] = theta
+            if part_estep is not None:
+                return part_estep(theta)
             ll, stats, _ = self._run_fb(fit_codes, offsets, theta, n_threads)
             return [stats.start, stats.trans] + stats.emit, float(ll.sum()) + delta_ll
 
@@ -1071,6 +1122,39 @@ def _sample_hmmlearn_stream(seed, n, theta, currstate):
         states[t] = (trans_cdf[states[t - 1]] > u[2 * t - 1]).argmax()
     X = (emit_cdf[states] > u[0::2][:, None]).argmax(axis=1).astype(np.intp)
     return states, X[:, None]
+
+
+def _hmm_prepare(n_features, part, lengths):
+    """One partition of a partitioned fit (run on a worker): validated codes and
+    sequence offsets. Summary: (symbols seen per channel, multi-channel); ``None`` for
+    an empty partition."""
+    pd = None
+    if _is_frame_like(part):
+        pd = _require_pandas()
+        cols = [part] if _is_series(part) else [part[c] for c in part.columns]
+        for col in cols:
+            if _is_label_dtype(pd, col.dtype):
+                raise TypeError(f"column {col.name!r} holds labels ({col.dtype}); a "
+                                "partitioned fit takes integer codes: encode the labels first "
+                                "(emfast.encode, or .cat.codes of a known categorical).")
+    if len(part) == 0:
+        if lengths is not None and len(lengths):
+            check_lengths(lengths, 0)
+        return None, None
+    codes, sizes, multi, _ = CategoricalHMM()._validate_X(part, n_features, infer=True)
+    offsets = check_lengths(lengths, codes.shape[0])
+    return (codes, offsets), (sizes, multi)
+
+
+def _hmm_part_estep(n_jobs, state, theta):
+    """One partition's fused forward-backward: ([start, trans, emissions...], ll)."""
+    codes, offsets = state
+    tables = theta[2:]
+    emitT, choff = _stack_emissions(tables)
+    ll, cstart, xi, E, _ = estep_codes(codes, offsets, theta[0], theta[1], emitT, choff,
+                                       check_n_jobs(n_jobs), counts=True, what=_ZERO_OBS)
+    emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff[:-1], tables)]
+    return [cstart, xi] + emit, float(ll.sum())
 
 
 def _is_frame_like(X) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from functools import partial as _partial
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from ._blocks import plan_blocks
 from ._config import check_memory
 from .bayesnet import BayesianNetwork
 from .data import (MISSING, NO_CARD_LIMIT as _BIG, ColumnCodec, _as_array, _is_dataframe,
-                   _require_pandas, check_data, compress_rows)
+                   _is_label_dtype, _require_pandas, check_data, compress_rows)
+from .distributed import Partitions, is_partitioned
 from .em import check_table, dirichlet_log_prior, normalize
 from .missingness import augment_codes, check_mechanism
 
@@ -31,6 +33,110 @@ def lca_blocks(n: int, S: int, K: int) -> int:
     """Row blocks of the latent class kernel (>= 512 rows each, slabs of (S + 2) K
     doubles), from the data alone: the kernel's sums are the same for any n_jobs."""
     return len(plan_blocks(n, min_size=512, slab_nbytes=8 * ((S + 2) * K + 10))) - 1
+
+
+def _log_tables(theta):
+    # theta = [weights, item tables...]; the tables may also come as one (K, S)
+    # array already concatenated (the layout inside the EM loop of fit)
+    with np.errstate(divide="ignore"):
+        log_w = np.ascontiguousarray(np.log(theta[0]), dtype=np.float64)
+        log_items = np.ascontiguousarray(
+            np.log(np.concatenate(theta[1:], axis=1)).T, dtype=np.float64)
+    return log_w, log_items
+
+
+def _lca_kernel(rows, row_w, theta, offsets, S, accumulate, n_threads, out=None):
+    """One latent class E-step over (distinct) rows; returns (post, loglik, status,
+    weight counts (K,), item counts (S, K), total loglik, number of zero rows)."""
+    log_w, log_items = _log_tables(theta)
+    K = log_w.shape[0]
+    n = rows.shape[0]
+    if out is None:
+        post = np.empty((n, K), dtype=np.float64)
+        loglik = np.empty(n, dtype=np.float64)
+        status = np.zeros(n, dtype=np.int32)
+    else:                       # buffers reused across EM iterations
+        post, loglik, status = out
+    # small inputs: one thread (an OpenMP team costs more than it saves); the
+    # kernel's results do not depend on the thread count
+    n_threads = int(max(1, min(n_threads, (n * rows.shape[1] * K) // 100_000)))
+    wc = np.zeros(K, dtype=np.float64)
+    ic = np.zeros((S, K), dtype=np.float64)
+    total, n_bad = _kernels.lca_estep(rows, row_w, log_w, log_items, offsets, post, loglik,
+                                      status, wc, ic, bool(accumulate),
+                                      lca_blocks(n, S, K), int(n_threads))
+    return post, loglik, status, wc, ic, total, n_bad
+
+
+def _zero_row_message(r, row):
+    return (f"Row {r} of X ({row.tolist()}) has probability 0 under every class: some "
+            "observed category has probability 0 in every class. Use pseudocount > 0 "
+            "or check the data.")
+
+
+def _check_given_categories(codes, n_categories, names):
+    """Codes against n_categories (an int, or one int per item; other values are the
+    driver's to refuse), with the local fit's message."""
+    J = codes.shape[1]
+    if isinstance(n_categories, (numbers.Integral, np.integer)):
+        given = [int(n_categories)] * J
+    else:
+        try:
+            given = [int(g) for g in n_categories]
+        except (TypeError, ValueError):
+            return
+        if len(given) != J:
+            return
+    for j, g in enumerate(given):
+        bad = np.flatnonzero(codes[:, j] >= g)
+        if bad.size:
+            r = int(bad[0])
+            raise ValueError(f"X[:, {j}] contains category {int(codes[r, j])} at row {r}, "
+                             f"but item {names[j]!r} has {g} categories "
+                             f"(0..{g - 1}) (n_categories); use -1 for missing values.")
+
+
+def _lca_prepare(columns, n_categories, part, lengths):
+    """One partition of a partitioned fit (run on a worker): validated codes, row
+    compressed. Summary: (n_items, rows, rows with an observed item, largest code + 1
+    per item)."""
+    from .distributed import compressed_state
+
+    if columns is not None:
+        pd = _require_pandas()
+        if not _is_dataframe(part):
+            raise TypeError(f"expected a DataFrame partition; got {type(part).__name__}.")
+        for c in part.columns:
+            if _is_label_dtype(pd, part[c].dtype):
+                raise TypeError(f"column {c!r} holds labels ({part[c].dtype}); a partitioned "
+                                "fit takes integer codes: encode the labels first "
+                                "(emfast.encode, or .cat.codes of a known categorical).")
+        codes = check_data(part, columns, [_BIG] * len(columns), require_all=True)
+        names = columns
+    else:
+        arr = np.asarray(part)
+        if arr.ndim != 2:
+            raise ValueError(f"X must be 2-dimensional (n_rows, n_items); got shape "
+                             f"{arr.shape}.")
+        names = [f"item {j}" for j in range(arr.shape[1])]
+        codes = check_data(arr, names, [_BIG] * arr.shape[1])
+    if n_categories is not None:
+        _check_given_categories(codes, n_categories, names)
+    seen = codes.max(axis=0).astype(np.int64) + 1 if codes.shape[0] else \
+        np.zeros(codes.shape[1], np.int64)
+    n_obs = int(np.sum((codes != MISSING).any(axis=1)))
+    return compressed_state(codes), (codes.shape[1], codes.shape[0], n_obs, seen)
+
+
+def _lca_part_estep(static, state, theta):
+    """One partition's latent class E-step: ([weight counts, item counts (K, S)], ll)."""
+    offsets, S, n_jobs = static
+    rows, row_w, first = state
+    _, _, status, wc, ic, total, n_bad = _lca_kernel(rows, row_w, theta, offsets, S, True,
+                                                     check_n_jobs(n_jobs))
+    if n_bad:
+        raise_for_status(status, lambda u: _zero_row_message(int(first[u]), rows[u]))
+    return [wc, ic.T], total
 
 
 def latent_class_network(names, cards, n_classes, class_name="class"):
@@ -298,35 +404,10 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             np.cumsum(cards[:-1], out=offsets[1:])
         return offsets, int(sum(cards))
 
-    @staticmethod
-    def _log_tables(theta):
-        # theta = [weights, item tables...]; the tables may also come as one (K, S)
-        # array already concatenated (the layout inside the EM loop of fit)
-        with np.errstate(divide="ignore"):
-            log_w = np.ascontiguousarray(np.log(theta[0]), dtype=np.float64)
-            log_items = np.ascontiguousarray(
-                np.log(np.concatenate(theta[1:], axis=1)).T, dtype=np.float64)
-        return log_w, log_items
+    _log_tables = staticmethod(_log_tables)
 
     def _run_kernel(self, rows, row_w, theta, offsets, S, accumulate, n_threads, out=None):
-        log_w, log_items = self._log_tables(theta)
-        K = log_w.shape[0]
-        n = rows.shape[0]
-        if out is None:
-            post = np.empty((n, K), dtype=np.float64)
-            loglik = np.empty(n, dtype=np.float64)
-            status = np.zeros(n, dtype=np.int32)
-        else:                       # buffers reused across EM iterations
-            post, loglik, status = out
-        # small inputs: one thread (an OpenMP team costs more than it saves); the
-        # kernel's results do not depend on the thread count
-        n_threads = int(max(1, min(n_threads, (n * rows.shape[1] * K) // 100_000)))
-        wc = np.zeros(K, dtype=np.float64)
-        ic = np.zeros((S, K), dtype=np.float64)
-        total, n_bad = _kernels.lca_estep(rows, row_w, log_w, log_items, offsets, post, loglik,
-                                          status, wc, ic, bool(accumulate),
-                                          lca_blocks(n, S, K), int(n_threads))
-        return post, loglik, status, wc, ic, total, n_bad
+        return _lca_kernel(rows, row_w, theta, offsets, S, accumulate, n_threads, out)
 
     # ------------------------------------------------------------------
     # fit
@@ -391,7 +472,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             Integer codes ``0..M_j-1``; ``-1`` (or NaN) marks a missing value. A
             DataFrame may also hold labels (categorical, object, string or bool
             columns): they are learned here (``categories_``) and matched by
-            name afterwards.
+            name afterwards. Data in partitions (a dask array or DataFrame of codes,
+            :func:`emfast.distributed.partitions`, :func:`emfast.distributed.from_parquet`)
+            is fitted partition by partition where it lives (docs/distributed.md).
         y : ignored
 
         Returns
@@ -399,6 +482,8 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         self
         """
         K = self._check_params()
+        if is_partitioned(X):
+            return self._fit_partitioned(X, K)
         n_threads = check_n_jobs(self.n_jobs)
         warm = bool(self.warm_start) and hasattr(self, "weights_")
         if warm:
@@ -432,6 +517,56 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         self._store_fit(best, codec=codec, cards=cards, unpack=problem.extra["unpack"], **context)
         return self
 
+    def _fit_partitioned(self, X, K):
+        """fit on data in partitions (emfast.distributed): each partition validated and
+        row-compressed where it lives, the E-step summed over partitions."""
+        from .distributed import PartitionedEStep, partitions
+
+        if self.missingness is not None or (self.warm_start and hasattr(self, "weights_")):
+            raise ValueError("a partitioned (dask / Parquet) fit supports neither "
+                             "missingness= nor warm_start=True yet; fit in memory instead.")
+        data = X if isinstance(X, Partitions) else partitions(X)
+        engine = PartitionedEStep(data, _partial(_lca_prepare, data.columns, self.n_categories))
+        try:
+            sums = engine.summaries
+            Js = {s[0] for s in sums}
+            if len(Js) != 1:
+                raise ValueError(f"the partitions have different numbers of items: "
+                                 f"{sorted(Js)}.")
+            J = Js.pop()
+            if J == 0:
+                raise ValueError("0 feature(s) while a minimum of 1 is required: X has no "
+                                 "items.")
+            if sum(s[1] for s in sums) == 0:
+                raise ValueError("Found array with 0 sample(s) while a minimum of 1 is "
+                                 "required: X has no rows.")
+            seen = np.max(np.stack([s[3] for s in sums]), axis=0)
+            if self.n_categories is not None:    # the codes were checked on the workers
+                cards = self._check_n_categories(J)
+            else:
+                cards = [int(m) for m in seen]
+            cards = [max(int(c), 1) for c in cards]
+            names = list(data.columns) if data.frame else [f"item {j}" for j in range(J)]
+            codec = ColumnCodec(names, [None] * J, from_frame=data.frame,
+                                dtypes=list(data.dtypes) if data.frame and data.dtypes else [])
+            offsets, S = self._layout(cards)
+            estep = engine.estep(_lca_part_estep, (offsets, S, self.n_jobs))
+            n_rows = max(1, sum(s[2] for s in sums))
+            problem = self._problem_from(estep, n_rows, cards, K)
+            if isinstance(self.init, dict):
+                given_theta = self._check_theta(self.init, K, cards)
+                draw = problem.init
+                problem.init = lambda rng, k: draw(rng, k, given_theta)
+            best = self._fit_em(problem, n_init=self.n_init, max_iter=self.max_iter,
+                                tol=float(self.tol), random_state=self.random_state,
+                                verbose=bool(self.verbose), name="LatentClassModel",
+                                accelerate=self.accelerate, max_time=self.max_time,
+                                param_tol=self.param_tol)
+        finally:
+            engine.close()
+        self._store_fit(best, codec=codec, cards=cards, unpack=problem.extra["unpack"])
+        return self
+
     def _problem(self, codes, cards, K, n_threads) -> EMProblem:
         """The latent class EM on the star kernel: E-step over distinct rows; the item
         tables travel as one (K, S) array inside the loop, normalised segment by
@@ -441,7 +576,6 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         rows = comp.rows
         row_w = comp.counts.astype(np.float64)
         offsets, S = self._layout(cards)
-        pc = float(self.pseudocount)
         buffers = (np.empty((rows.shape[0], K)), np.empty(rows.shape[0]),
                    np.empty(rows.shape[0], dtype=np.int32))
 
@@ -452,6 +586,15 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
                 self._raise_zero(status, comp, None)
             return [wc, ic.T], total          # the kernel sums row_weights * loglik itself
 
+        # rows with nothing observed add nothing (not even to the tol scale)
+        n_rows = max(1, int(np.sum((codes != MISSING).any(axis=1))))
+        return self._problem_from(estep, n_rows, cards, K)
+
+    def _problem_from(self, estep, n_rows, cards, K) -> EMProblem:
+        """The latent class EMProblem around an E-step (local or partitioned)."""
+        offsets, S = self._layout(cards)
+        pc = float(self.pseudocount)
+
         def mstep(counts):
             return normalize(counts, pc, segments=[None, offsets])
 
@@ -460,8 +603,6 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             return [theta[0], np.concatenate(theta[1:], axis=1)]
 
         prior = (lambda th: dirichlet_log_prior(th, pc)) if pc > 0 else None
-        # rows with nothing observed add nothing (not even to the tol scale)
-        n_rows = max(1, int(np.sum((codes != MISSING).any(axis=1))))
         return EMProblem(estep, mstep, init, scale=float(n_rows), log_prior=prior,
                          extra={"unpack": lambda th: [th[0]] + [th[1][:, o:o + m] for o, m in
                                                                 zip(offsets, cards)]})
@@ -545,12 +686,8 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
     def _raise_zero(self, status, comp, codes):
         def describe(u):
             if comp is not None:
-                r, row = first_row(comp.inverse, u), comp.rows[u]
-            else:
-                r, row = u, codes[u]
-            return (f"Row {r} of X ({row.tolist()}) has probability 0 under every class: some "
-                    "observed category has probability 0 in every class. Use pseudocount > 0 "
-                    "or check the data.")
+                return _zero_row_message(first_row(comp.inverse, u), comp.rows[u])
+            return _zero_row_message(u, codes[u])
         raise_for_status(status, describe)
 
     # ------------------------------------------------------------------

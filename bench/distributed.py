@@ -1,0 +1,399 @@
+"""Partitioned E-step on dask.distributed: 1 vs 2 workers, overheads, out-of-core (issue 13).
+
+Sections (each prints a table):
+
+1. scaling: seconds per E-step (= per EM iteration, the M-step on the client is
+   microseconds) of the same data in P partitions, in this process (no dask, one
+   thread) and on a LocalCluster with 1 and with 2 worker processes (one thread each,
+   ``n_jobs=1`` inside a task), and the speed-up 2 vs 1 worker. Workloads: a latent
+   class model (N rows x 20 items, 3 categories, K = 4, 10 % missing), ALARM (N sampled
+   rows, LVEDVOLUME hidden) and a categorical HMM (S sequences x L steps, K = 8,
+   8 symbols, 10 % missing). The partitions are generated on the workers from seeds
+   (nothing is shipped from the client), validated and row-compressed there once.
+2. overhead: E-step time with P tiny partitions (100 rows) on 2 workers, for several P;
+   the least-squares line t = a + b P gives the fixed overhead per iteration a
+   (scheduling, sending θ, the reduction, the result) and the cost per partition b.
+3. out-of-core: latent class rows (``--ooc-family lca``) or ALARM rows (``bn``) written
+   to Parquet (files of 10^6 rows, int8), then fitted in a subprocess from
+   ``emfast.distributed.from_parquet(..., persist=False)`` on the local threaded
+   scheduler (2 threads): every pass streams the files; peak RSS (``getrusage`` of the
+   child, whole process) and seconds per pass.
+
+Run::
+
+    PYTHONPATH=src python bench/distributed.py                 # full (several minutes)
+    PYTHONPATH=src python bench/distributed.py --quick         # seconds
+
+Timings on a shared machine are noisy: medians of ``--repeats`` E-steps, load printed.
+"""
+import argparse
+import functools
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+# this file is named like the dask.distributed package: keep its folder off the path
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import emfast as em                                              # noqa: E402
+from emfast import distributed as edist                           # noqa: E402
+from emfast.bayesnet import _bn_part_estep, _bn_prepare           # noqa: E402
+from emfast.hmm import _hmm_part_estep, _hmm_prepare              # noqa: E402
+from emfast.mixture import LatentClassModel, _lca_part_estep, _lca_prepare  # noqa: E402
+
+J, M, K_LCA = 20, 3, 4
+K_HMM, M_HMM = 8, 8
+
+
+# ------------------------------------------------------------------ partition makers
+def lca_part(seed, n):
+    """n latent class rows (int8 codes, 10 % missing) from a fixed model."""
+    truth = np.random.default_rng(12345)
+    w = truth.dirichlet(np.full(K_LCA, 5.0))
+    items = truth.dirichlet(np.full(M, 2.0), size=(J, K_LCA))          # (J, K, M)
+    rng = np.random.default_rng(seed)
+    z = rng.choice(K_LCA, size=n, p=w)
+    X = np.empty((n, J), dtype=np.int8)
+    for j in range(J):
+        c = np.cumsum(items[j][z], axis=1)
+        X[:, j] = np.minimum((rng.random(n)[:, None] >= c).sum(axis=1), M - 1)
+    X[rng.random(X.shape) < 0.1] = -1
+    return X
+
+
+def bn_part(seed, n):
+    net = em.datasets.load_network("alarm")
+    X = np.asarray(net.sample(n, random_state=seed))
+    X[:, net.variables.index("LVEDVOLUME")] = -1
+    return X
+
+
+def hmm_part(seed, n_seq, length):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, M_HMM, size=n_seq * length).astype(np.int32)
+    X[rng.random(X.size) < 0.1] = -1
+    return X
+
+
+def lca_setup():
+    cards = [M] * J
+    offsets, S = LatentClassModel._layout(cards)
+    rng = np.random.default_rng(0)
+    theta = [rng.dirichlet(np.ones(K_LCA)),
+             np.concatenate([rng.dirichlet(np.ones(M), size=K_LCA) for _ in range(J)], axis=1)]
+    return functools.partial(_lca_prepare, None, None), _lca_part_estep, (offsets, S, 1), theta
+
+
+def bn_setup():
+    net = em.datasets.load_network("alarm")
+    v = net.variables
+    prep = functools.partial(_bn_prepare, list(v), [net.cardinalities[x] for x in v],
+                             [net.states[x] for x in v], None)
+    return prep, _bn_part_estep, (net, 1), net._theta()
+
+
+def hmm_setup():
+    rng = np.random.default_rng(0)
+    theta = [rng.dirichlet(np.ones(K_HMM)), rng.dirichlet(np.ones(K_HMM), size=K_HMM),
+             rng.dirichlet(np.ones(M_HMM), size=K_HMM)]
+    return functools.partial(_hmm_prepare, M_HMM), _hmm_part_estep, 1, theta
+
+
+def family_parts(family, args, P):
+    """Loaders of the P partitions of a family's workload, and their lengths."""
+    if family == "lca":
+        sizes = np.diff(np.linspace(0, args.rows, P + 1).astype(np.int64))
+        return [edist.Loader(lca_part, (1000 + i, int(n))) for i, n in enumerate(sizes)], None
+    if family == "bn":
+        sizes = np.diff(np.linspace(0, args.bn_rows, P + 1).astype(np.int64))
+        return [edist.Loader(bn_part, (2000 + i, int(n))) for i, n in enumerate(sizes)], None
+    seqs = np.diff(np.linspace(0, args.seqs, P + 1).astype(np.int64))
+    parts = [edist.Loader(hmm_part, (3000 + i, int(s), args.seq_len)) for i, s in enumerate(seqs)]
+    return parts, [np.full(int(s), args.seq_len) for s in seqs]
+
+
+SETUP = {"lca": lca_setup, "bn": bn_setup, "hmm": hmm_setup}
+
+
+def median_estep(engine, part_estep, static, theta, repeats, detail=False):
+    """Median and best wall time of an E-step; with ``detail`` also the medians of the
+    summed block CPU time, the largest block CPU time and the time outside the block
+    tasks (wall minus the slowest block's wall: scheduling, sending, gathering)."""
+    estep = engine.estep(part_estep, static)
+    estep(theta)                                    # warm: static on the workers
+    ts, cpu, cmax, rest = [], [], [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        estep(theta)
+        ts.append(time.perf_counter() - t)
+        if engine.block_times:
+            cpu.append(sum(c for _, c in engine.block_times))
+            cmax.append(max(c for _, c in engine.block_times))
+            rest.append(ts[-1] - max(w for w, _ in engine.block_times))
+    out = (statistics.median(ts), min(ts))
+    if detail:
+        out += tuple(statistics.median(v) if v else float("nan") for v in (cpu, cmax, rest))
+    return out
+
+
+def local_estep(family, args, repeats):
+    """This process, one thread, no dask: the whole data as one partition."""
+    prep, part_estep, static, theta = SETUP[family]()
+    parts, lengths = family_parts(family, args, args.partitions)
+    data = [p() for p in parts]
+    X = np.concatenate(data)
+    ln = np.concatenate(lengths) if lengths is not None else None
+    state, _ = prep(X, ln)
+    del X, data
+    part_estep(static, state, theta)
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        part_estep(static, state, theta)
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), min(ts)
+
+
+def cluster(n_workers):
+    from distributed import Client, LocalCluster
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None, silence_logs=50)
+    return lc, Client(lc, set_as_default=False)
+
+
+def section_scaling(args):
+    print(f"\n## 1. scaling: s per E-step (median of {args.repeats}; best in brackets), "
+          f"P = {args.partitions} partitions")
+    print(f"workloads: LCA {args.rows:,} rows x {J} items, ALARM {args.bn_rows:,} rows, "
+          f"HMM {args.seqs:,} sequences x {args.seq_len} steps (K={K_HMM}, M={M_HMM})")
+    results = {f: {} for f in args.families}
+    for f in args.families:
+        results[f]["local"] = local_estep(f, args, args.repeats)
+        print(f"  {f}: local 1 thread {results[f]['local'][0]:.3f} s", flush=True)
+    # both clusters up at once, the E-steps alternated between them (1, 2, 1, 2, ...) so
+    # that both see the same background load; medians of the alternated runs
+    clusters = {w: cluster(w) for w in (1, 2)}
+    try:
+        for f in args.families:
+            prep, part_estep, static, theta = SETUP[f]()
+            parts, lengths = family_parts(f, args, args.partitions)
+            esteps, engines = {}, {}
+            for w, (_, client) in clusters.items():
+                t0 = time.perf_counter()
+                engines[w] = edist.PartitionedEStep(
+                    edist.Partitions(parts, lengths=lengths, client=client), prep)
+                esteps[w] = engines[w].estep(part_estep, static)
+                esteps[w](theta)                        # warm: static on the workers
+                print(f"  {f}: {w} worker(s) prepared in {time.perf_counter() - t0:.1f} s",
+                      flush=True)
+            runs = {w: {"wall": [], "cpu": [], "cmax": [], "rest": []} for w in clusters}
+            for _ in range(args.repeats):
+                for w in clusters:
+                    t = time.perf_counter()
+                    esteps[w](theta)
+                    wall = time.perf_counter() - t
+                    bt = engines[w].block_times
+                    runs[w]["wall"].append(wall)
+                    runs[w]["cpu"].append(sum(c for _, c in bt))
+                    runs[w]["cmax"].append(max(c for _, c in bt))
+                    runs[w]["rest"].append(wall - max(x for x, _ in bt))
+            for w in clusters:
+                r = runs[w]
+                results[f][w] = (statistics.median(r["wall"]), min(r["wall"]),
+                                 statistics.median(r["cpu"]), statistics.median(r["cmax"]),
+                                 statistics.median(r["rest"]))
+                engines[w].close()
+                print(f"  {f}: {w} worker(s) {results[f][w][0]:.3f} s", flush=True)
+    finally:
+        for lc, client in clusters.values():
+            client.close()
+            lc.close()
+    print("\nwall s per E-step, median (best); CPU = summed CPU time of the block tasks "
+          "(median); 'own cores' = (1-worker block CPU + its time outside the block) / "
+          "(largest 2-worker block CPU + time outside the blocks): the speed-up if each "
+          "worker had a core to itself (an estimate from CPU times, not a measurement)")
+    print("\n| workload | local, 1 thread | 1 worker | 2 workers | speed-up 2 vs 1 worker "
+          "| CPU 1 worker | CPU 2 workers (largest block) | outside blocks, 2 w | own cores |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    names = {"lca": f"LCA {args.rows:.0e} rows", "bn": f"ALARM {args.bn_rows:.0e} rows",
+             "hmm": f"HMM {args.seqs:.0e} seq x {args.seq_len}"}
+    for f in args.families:
+        r = results[f]
+        print(f"| {names[f]} | {r['local'][0]:.3f} ({r['local'][1]:.3f}) | "
+              f"{r[1][0]:.3f} ({r[1][1]:.3f}) | {r[2][0]:.3f} ({r[2][1]:.3f}) | "
+              f"{r[1][0] / r[2][0]:.2f}x (best {r[1][1] / r[2][1]:.2f}x) | {r[1][2]:.3f} | "
+              f"{r[2][2]:.3f} ({r[2][3]:.3f}) | {1e3 * r[2][4]:.0f} ms | "
+              f"{(r[1][2] + r[1][4]) / (r[2][3] + r[2][4]):.2f}x |")
+    return results
+
+
+def section_overhead(args):
+    print(f"\n## 2. overhead: tiny partitions (100 LCA rows each), 2 workers, median of "
+          f"{args.repeats_small} E-steps")
+    prep, part_estep, static, theta = lca_setup()
+    lc, client = cluster(2)
+    rows = []
+    try:
+        for P in args.overhead_parts:
+            parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(P)]
+            engine = edist.PartitionedEStep(edist.Partitions(parts, client=client), prep)
+            med, best = median_estep(engine, part_estep, static, theta, args.repeats_small)
+            engine.close()
+            rows.append((P, med, best))
+            print(f"  P={P}: {1e3 * med:.1f} ms", flush=True)
+    finally:
+        client.close()
+        lc.close()
+    P = np.array([r[0] for r in rows], float)
+    t = np.array([r[1] for r in rows])
+    b, a = np.polyfit(P, t, 1)
+    print("\n| partitions | ms per E-step (median) | best |")
+    print("| --- | --- | --- |")
+    for p, med, best in rows:
+        print(f"| {p} | {1e3 * med:.1f} | {1e3 * best:.1f} |")
+    print(f"\nfit t = a + b P: fixed overhead a = {1e3 * a:.1f} ms per iteration, "
+          f"b = {1e3 * b:.2f} ms per partition (target: a <= 50 ms, b <= 2 ms)")
+    return a, b
+
+
+def write_parquet(folder, family, n_rows, per_file):
+    import pandas as pd
+
+    if family == "bn":
+        net = em.datasets.load_network("alarm")
+        cols, make = list(net.variables), bn_part
+    else:
+        cols, make = [f"q{j}" for j in range(J)], lca_part
+    paths = []
+    for i, start in enumerate(range(0, n_rows, per_file)):
+        n = min(per_file, n_rows - start)
+        X = make(7000 + i, n).astype(np.int8)
+        frame = pd.DataFrame(X, columns=cols)
+        if family == "bn":
+            frame = frame.drop(columns=["LVEDVOLUME"])       # hidden: no column
+        p = os.path.join(folder, f"part{i:05d}.parquet")
+        frame.to_parquet(p, index=False)
+        paths.append(p)
+    return paths
+
+
+def ooc_child(folder, family, iters, threads):
+    """Fit the Parquet folder streaming (persist=False) and report peak RSS + s/iter."""
+    data = edist.from_parquet(folder, persist=False, n_workers=threads)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")               # ConvergenceWarning: iters is small
+        if family == "bn":
+            model = em.datasets.load_network("alarm")
+            model.fit(data, max_iter=iters, tol=0.0, random_state=0, n_jobs=1)
+        else:
+            model = LatentClassModel(K_LCA, max_iter=iters, tol=0.0, random_state=0, n_jobs=1)
+            model.fit(data)
+    total = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2   # KiB -> GiB
+    # one summary pass + the E-steps (n_estep_ counts the one that scores the result)
+    passes = model.n_estep_ + 1
+    print(f"RESULT rss_gib={rss:.3f} total_s={total:.1f} passes={passes} "
+          f"s_per_pass={total / passes:.2f}")
+
+
+def section_ooc(args):
+    fam = args.ooc_family
+    what = f"LCA {args.ooc_rows:,} rows x {J} items" if fam == "lca" else \
+        f"ALARM {args.ooc_rows:,} rows (36 columns, LVEDVOLUME hidden)"
+    print(f"\n## 3. out-of-core: {what} in Parquet files of {args.ooc_file_rows:,} rows, "
+          f"streamed (persist=False), {args.ooc_threads} threads, max_iter={args.ooc_iters}")
+    folder = args.ooc_dir or tempfile.mkdtemp(prefix="emfast-ooc-")
+    os.makedirs(folder, exist_ok=True)
+    t0 = time.perf_counter()
+    have = sorted(f for f in os.listdir(folder) if f.endswith(".parquet"))
+    if len(have) != -(-args.ooc_rows // args.ooc_file_rows):
+        for f in have:
+            os.remove(os.path.join(folder, f))
+        write_parquet(folder, fam, args.ooc_rows, args.ooc_file_rows)
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    ncol = J if fam == "lca" else 36
+    print(f"  wrote/found {size / 2 ** 30:.2f} GiB of Parquet in {time.perf_counter() - t0:.0f} s"
+          f" ({folder}); the same rows in memory: {args.ooc_rows * ncol / 2 ** 30:.2f} GiB as "
+          f"int8, {4 * args.ooc_rows * ncol / 2 ** 30:.2f} GiB as the int32 codes a fit uses",
+          flush=True)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--ooc-child", folder,
+                          "--ooc-family", fam, "--iters", str(args.ooc_iters),
+                          "--ooc-threads", str(args.ooc_threads)],
+                         capture_output=True, text=True, env=os.environ.copy())
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
+    if out.returncode or not line:
+        print(out.stdout, out.stderr)
+        raise SystemExit("out-of-core child failed")
+    kv = dict(x.split("=") for x in line[0].split()[1:])
+    print("\n| data | rows | Parquet | peak RSS (child) | passes | s per pass (read + validate "
+          "+ compress + E-step) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| {fam} | {args.ooc_rows:,} | {size / 2 ** 30:.2f} GiB | "
+          f"{float(kv['rss_gib']):.2f} GiB | {kv['passes']} | {float(kv['s_per_pass']):.1f} |")
+    if not args.ooc_dir:
+        for f in os.listdir(folder):
+            os.remove(os.path.join(folder, f))
+        os.rmdir(folder)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    ap.add_argument("--rows", type=float, default=1e7, help="LCA rows")
+    ap.add_argument("--bn-rows", type=float, default=1e7, help="ALARM rows")
+    ap.add_argument("--seqs", type=float, default=1e4)
+    ap.add_argument("--seq-len", type=int, default=1000)
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--families", nargs="+", default=["lca", "bn", "hmm"])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats-small", type=int, default=21)
+    ap.add_argument("--overhead-parts", type=int, nargs="+", default=[1, 2, 4, 16, 64, 256])
+    ap.add_argument("--ooc-rows", type=float, default=1e7)
+    ap.add_argument("--ooc-file-rows", type=int, default=1_000_000)
+    ap.add_argument("--ooc-iters", type=int, default=3)
+    ap.add_argument("--ooc-threads", type=int, default=2)
+    ap.add_argument("--ooc-dir", help="keep the Parquet files here (reused when present)")
+    ap.add_argument("--ooc-family", choices=["lca", "bn"], default="lca")
+    ap.add_argument("--sections", nargs="+", default=["scaling", "overhead", "ooc"])
+    ap.add_argument("--ooc-child", help=argparse.SUPPRESS)
+    ap.add_argument("--iters", type=int, default=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.ooc_child:
+        ooc_child(args.ooc_child, args.ooc_family, args.iters, args.ooc_threads)
+        return
+    if args.quick:
+        args.rows, args.bn_rows, args.seqs, args.seq_len = 2e4, 5e3, 200, 50
+        args.repeats, args.repeats_small, args.overhead_parts = 3, 5, [1, 4, 16]
+        args.ooc_rows, args.ooc_file_rows, args.ooc_iters = 30_000, 10_000, 2
+    args.rows, args.bn_rows, args.seqs = int(args.rows), int(args.bn_rows), int(args.seqs)
+    args.ooc_rows = int(args.ooc_rows)
+    import dask
+    import distributed
+
+    print(f"# bench/distributed.py  {platform.platform()}  python {platform.python_version()}  "
+          f"emfast {em.__version__}  dask {dask.__version__}  distributed "
+          f"{distributed.__version__}  cpus {os.cpu_count()}  load {os.getloadavg()}")
+    if "scaling" in args.sections:
+        section_scaling(args)
+    if "overhead" in args.sections:
+        section_overhead(args)
+    if "ooc" in args.sections:
+        section_ooc(args)
+    print(f"\nload at the end {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
