@@ -1456,3 +1456,65 @@ def test_issue14_clique_size_wraps_int64():
         "except ValueError as e:\n"
         "    print('VALUE', e)\n")
     assert rc == 0 and "VALUE" in out and "clique" in out, out[-800:]
+
+
+# found by the long profile (EMFAST_FUZZ=long) of test_hmm_hand_set_parameters: the
+# scaled backward variable overflowed, so predict_proba gave NaN (docs/fuzzing.md)
+_OVF_START = np.array([0.5, 0.5])
+_OVF_TRANS = np.array([[1.0, 0.0], [0.5, 0.5]])
+_OVF_EMIT = np.array([[1.0, 0.0], [1e-310, 1.0]])
+_OVF_X = np.array([0, 1, 1, 0, -1, 1])      # forces the path 1 1 1 1 1 1 (emits 1e-310 twice)
+_OVF_LL = 2 * np.log(1e-310) - 6 * np.log(2.0)
+
+
+def _ovf_frame(x):
+    F = np.ones((len(x), 2))
+    F[x >= 0] = _OVF_EMIT[:, x[x >= 0]].T
+    return F
+
+
+def test_issue14_hmm_backward_overflow_forward_backward():
+    from _oracle_hmm import fb_reference
+    ok_frame = np.array([[0.5, 0.2], [0.1, 0.9], [0.3, 0.3]])
+    # 9 copies of the overflowing sequence (a lanes group too) and ordinary ones between
+    F = np.vstack([_ovf_frame(_OVF_X)] * 5 + [ok_frame] + [_ovf_frame(_OVF_X)] * 4 + [ok_frame])
+    lengths = [6] * 5 + [3] + [6] * 4 + [3]
+    for n_jobs in (1, 2):
+        ll, post, xi = emfast.kernels.forward_backward(F, _OVF_START, _OVF_TRANS, lengths,
+                                                       n_jobs=n_jobs)
+        ref_ll, ref_g, ref_xi = fb_reference(_OVF_START, _OVF_TRANS, ok_frame)
+        np.testing.assert_allclose(ll, [_OVF_LL] * 5 + [ref_ll] + [_OVF_LL] * 4 + [ref_ll],
+                                   rtol=1e-13)
+        off = np.concatenate([[0], np.cumsum(lengths)])
+        for s, n in enumerate(lengths):
+            g = post[off[s]:off[s + 1]]
+            if n == 6:
+                np.testing.assert_allclose(g, np.tile([0.0, 1.0], (6, 1)), atol=1e-13)
+            else:
+                np.testing.assert_allclose(g, ref_g, rtol=1e-12)
+        np.testing.assert_allclose(xi, 9 * np.array([[0.0, 0.0], [0.0, 5.0]]) + 2 * ref_xi,
+                                   rtol=1e-12)
+
+
+def test_issue14_hmm_backward_overflow_model():
+    from _oracle_hmm import hmm_by_enumeration
+    h = CategoricalHMM(2, n_iter=1, init_params="", tol=-1)
+    h.startprob_, h.transmat_, h.emissionprob_ = _OVF_START, _OVF_TRANS, _OVF_EMIT
+    np.testing.assert_allclose(h.score(_OVF_X), _OVF_LL, rtol=1e-13)
+    np.testing.assert_allclose(h.predict_proba(_OVF_X), np.tile([0.0, 1.0], (6, 1)), atol=1e-13)
+    # one EM step on the overflowing sequence plus an ordinary one: the M-step of the
+    # exact counts (the ordinary sequence by enumeration)
+    other = np.array([1, 1, 0, 1])
+    ref = hmm_by_enumeration(_OVF_START, _OVF_TRANS, [_OVF_EMIT], other[:, None])
+    trans_counts = ref["xi"] + np.array([[0.0, 0.0], [0.0, 5.0]])
+    emit_counts = ref["emit"][0] + np.array([[0.0, 0.0], [2.0, 3.0]])
+    start_counts = ref["start_counts"] + np.array([0.0, 1.0])
+    h.fit(np.concatenate([_OVF_X, other]), [6, 4])
+
+    def rows(c):            # state 0 is never visited: its rows become uniform
+        tot = c.sum(axis=1, keepdims=True)
+        return np.where(tot > 0, c / np.where(tot > 0, tot, 1.0), 1.0 / c.shape[1])
+    assert trans_counts[0].sum() == 0 and trans_counts[1].sum() > 0
+    np.testing.assert_allclose(h.startprob_, start_counts / start_counts.sum(), rtol=1e-12)
+    np.testing.assert_allclose(h.transmat_, rows(trans_counts), rtol=1e-12)
+    np.testing.assert_allclose(h.emissionprob_, rows(emit_counts), rtol=1e-12)

@@ -171,7 +171,7 @@ def _plan(offsets, L, lane_cap):
 
 
 def _run(X, frame, offsets, start, trans, emitT, choff, n_jobs, *, counts, posteriors,
-         post_dtype, what, max_memory, lanes_U=None, ckpt=None, lane_cap=None):
+         post_dtype, what, max_memory, lanes_U=None, ckpt=None, lane_cap=None, repair=True):
     """Plan, size the scratch from the memory budget, run ``hmm_fb``, raise on status.
 
     ``lanes_U`` (lane multiple), ``ckpt`` (checkpoint block, 0 = full pass) and
@@ -229,10 +229,145 @@ def _run(X, frame, offsets, start, trans, emitT, choff, n_jobs, *, counts, poste
     _raise_status(status, bad_t, offsets, what)
     gamma = (g64 if post_dtype == np.float64 else g32) if posteriors else None
     if not counts:
-        return ll, None, None, None, gamma
-    E = cemit.sum(axis=0)[:R * Kp].reshape(R, Kp)[:, :K] if X.shape[0] else None
-    xi = trans * ctrans.sum(axis=0)[:K * Kp].reshape(K, Kp)[:, :K]
-    return ll, cstart.sum(axis=0)[:K], xi, E, gamma
+        out = ll, None, None, None, gamma
+    else:
+        E = cemit.sum(axis=0)[:R * Kp].reshape(R, Kp)[:, :K] if X.shape[0] else None
+        xi = trans * ctrans.sum(axis=0)[:K * Kp].reshape(K, Kp)[:, :K]
+        out = ll, cstart.sum(axis=0)[:K], xi, E, gamma
+    if not repair or _finite(out):
+        return out
+    return _repair(X, frame, offsets, start, trans, emitT, choff, n_jobs, out,
+                   counts=counts, posteriors=posteriors, post_dtype=post_dtype, what=what,
+                   max_memory=max_memory, lanes_U=lanes_U, ckpt=ckpt, lane_cap=lane_cap)
+
+
+# ---------------------------------------------------------------------------
+# the exact fallback for the rare sequence the scaled recursion cannot carry
+# ---------------------------------------------------------------------------
+# The scaled backward variable is beta'_t = beta_t * prod_{u > t} f_u. gamma_t =
+# alpha^_t o beta'_t is bounded by 1, but beta'_t(k) itself is not: for a state whose
+# filtered probability alpha^_t(k) is tiny (or 0) while the future is much more likely
+# from it than on average, beta'_t(k) ~ 1 / alpha^_t(k) can exceed the float64 range
+# (e.g. an emission probability of 1e-310 the data force the path through twice). The
+# forward pass and the log-likelihood stay exact; the posteriors and counts of that
+# sequence become inf / NaN. Such sequences are found after the kernel (any non-finite
+# output), recomputed here in log space (numpy; O(T K^2) per sequence, slow but only
+# for these), and the counts of the other sequences come from a second kernel run over
+# them alone, so the result is finite, exact to rounding, and independent of threads.
+
+def _finite(out) -> bool:
+    return all(a is None or bool(np.all(np.isfinite(a))) for a in out)
+
+
+def _logsumexp(a, axis):
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", under="ignore"):
+        return np.squeeze(np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m, axis)
+
+
+def _log_space_sequence(logB, lstart, ltrans, chunk=4096):
+    """Exact forward-backward of one sequence in log space: (ll, gamma (T, K),
+    xi (K, K) summed over t)."""
+    T, K = logB.shape
+    la = np.empty((T, K))
+    lb = np.zeros((T, K))
+    la[0] = lstart + logB[0]
+    for t in range(1, T):
+        la[t] = _logsumexp(la[t - 1][:, None] + ltrans, 0) + logB[t]
+    for t in range(T - 2, -1, -1):
+        lb[t] = _logsumexp(ltrans + (logB[t + 1] + lb[t + 1])[None, :], 1)
+    ll = float(_logsumexp(la[-1], 0))
+    with np.errstate(under="ignore"):
+        gamma = np.exp(la + lb - ll)
+        xi = np.zeros((K, K))
+        for a in range(1, T, chunk):
+            b = min(T, a + chunk)
+            w = la[a - 1:b - 1, :, None] + ltrans[None] + (logB[a:b] + lb[a:b])[:, None, :]
+            xi += np.exp(w - ll).sum(axis=0)
+    return ll, gamma, xi
+
+
+def _repair(X, frame, offsets, start, trans, emitT, choff, n_jobs, out, *, counts,
+            posteriors, post_dtype, what, max_memory, lanes_U, ckpt, lane_cap):
+    """Recompute the sequences with non-finite results exactly (see above)."""
+    ll, cs, xi, E, gamma = out
+    opts = dict(what=what, max_memory=max_memory, lanes_U=lanes_U, ckpt=ckpt,
+                lane_cap=lane_cap, repair=False)
+    if gamma is None:           # which sequences? the posteriors tell first
+        ll, _, _, _, gamma = _run(X, frame, offsets, start, trans, emitT, choff, n_jobs,
+                                  counts=False, posteriors=True, post_dtype=np.float64, **opts)
+    S = len(offsets) - 1
+    lengths = np.diff(offsets)
+    seq_of = np.repeat(np.arange(S), lengths)
+    row_bad = ~np.all(np.isfinite(gamma), axis=1)
+    bad = np.zeros(S, dtype=bool)
+    bad[seq_of[row_bad]] = True
+    bad |= ~np.isfinite(ll)
+    if not bad.any():
+        # the posteriors are finite but some counts are not (a scaled transition term
+        # overflowed where the transition probability is 0): probe sequence by sequence
+        for s_ in range(S):
+            a, b = int(offsets[s_]), int(offsets[s_ + 1])
+            one = _run(X[a:b] if X.shape[0] else X,
+                       frame[a:b] if frame is not None and frame.shape[0] else frame,
+                       np.array([0, b - a], dtype=np.int64), start, trans, emitT, choff, 1,
+                       counts=counts, posteriors=False, post_dtype=post_dtype, **opts)
+            bad[s_] = not _finite(one)
+    if not bad.any():           # pragma: no cover - every sequence is finite on its own
+        raise FloatingPointError("HMM forward-backward produced non-finite values that "
+                                 "could not be localised to a sequence.")
+    K = start.shape[0]
+    R = emitT.shape[0]
+    good = np.flatnonzero(~bad)
+    new_ll = np.array(ll, dtype=np.float64)
+    new_gamma = np.empty((int(offsets[-1]), K), dtype=post_dtype) if posteriors else None
+    cs_t = np.zeros(K)
+    xi_t = np.zeros((K, K))
+    E_t = np.zeros((R, K)) if (counts and X.shape[0]) else None
+    if good.size:
+        rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in good])
+        sub_off = np.zeros(good.size + 1, dtype=np.int64)
+        np.cumsum(lengths[good], out=sub_off[1:])
+        sub = _run(np.ascontiguousarray(X[rows]) if X.shape[0] else X,
+                   np.ascontiguousarray(frame[rows]) if frame is not None and frame.shape[0]
+                   else frame, sub_off, start, trans, emitT, choff, n_jobs, counts=counts,
+                   posteriors=posteriors, post_dtype=post_dtype, what=what,
+                   max_memory=max_memory, lanes_U=lanes_U, ckpt=ckpt, lane_cap=lane_cap)
+        # (may repair again: a sequence can overflow in a lanes group of one plan and
+        # not in another; the recursion ends, each level has fewer sequences)
+        new_ll[good] = sub[0]
+        if counts:
+            cs_t += sub[1]
+            xi_t += sub[2]
+            if E_t is not None:
+                E_t += sub[3]
+        if posteriors:
+            new_gamma[rows] = sub[4]
+    with np.errstate(divide="ignore"):
+        lstart, ltrans = np.log(start), np.log(trans)
+        lemit = np.log(emitT[:, :K])
+    for s in np.flatnonzero(bad):
+        a, b = int(offsets[s]), int(offsets[s + 1])
+        if X.shape[0]:
+            codes = X[a:b]
+            rr = np.where(codes >= 0, choff[:codes.shape[1]][None, :] + codes, R - 1)
+            logB = lemit[rr].sum(axis=1)
+        else:
+            with np.errstate(divide="ignore"):
+                logB = np.log(np.asarray(frame[a:b], dtype=np.float64))
+        lls, g, xs = _log_space_sequence(logB, lstart, ltrans)
+        new_ll[s] = lls
+        if posteriors:
+            new_gamma[a:b] = g
+        if counts:
+            cs_t += g[0]
+            xi_t += xs
+            if E_t is not None:
+                np.add.at(E_t, rr.ravel(), np.repeat(g, rr.shape[1], axis=0))
+    if not counts:
+        return new_ll, None, None, None, new_gamma
+    return new_ll, cs_t, xi_t, E_t, new_gamma
 
 
 def estep_codes(codes, offsets, startprob, transmat, emitT, choff, n_threads, *, counts=True,
