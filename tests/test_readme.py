@@ -22,7 +22,12 @@ def _blocks():
         if "ci:" in m.group("before"):
             continue                              # run by .ci/run, verbatim
         line = text.count("\n", 0, m.start("code")) + 1
-        out.append(pytest.param(m.group("lang"), m.group("code"), id=f"line{line}"))
+        code = m.group("code")
+        peers = sorted(set(re.findall(r"^\s*(?:from|import)\s+(?:emfast\.compat\.)?(hmmlearn|pgmpy|pyagrum)\b",
+                                      code, re.MULTILINE)))
+        # a block that uses a peer runs where the peers are installed (pytest -m peer)
+        marks = [pytest.mark.peer] if peers else []
+        out.append(pytest.param(m.group("lang"), code, peers, id=f"line{line}", marks=marks))
     return out
 
 
@@ -34,8 +39,10 @@ def test_readme_has_blocks():
     assert langs.count("python") >= 4 and "bash" in langs
 
 
-@pytest.mark.parametrize("lang,code", BLOCKS)
-def test_readme_block_runs(lang, code, tmp_path, monkeypatch):
+@pytest.mark.parametrize("lang,code,peers", BLOCKS)
+def test_readme_block_runs(lang, code, peers, tmp_path, monkeypatch):
+    for name in peers:
+        pytest.importorskip(name)
     monkeypatch.chdir(tmp_path)
     if lang == "python":
         with warnings.catch_warnings():
