@@ -80,9 +80,10 @@ class Squarem:
     """SqS3 SQUAREM proposals for EM on a list of arrays.
 
     Protocol (what :func:`emfast.run_em` does): :meth:`start` with the starting
-    parameters; after every EM step, :meth:`propose` with the new EM iterate;
-    when it returns a proposal, evaluate it and call :meth:`accept` or
-    :meth:`reject`. After each call, :attr:`new_base` says whether the current
+    parameters; after every M-step, :meth:`propose` with the new EM iterate;
+    when it returns a proposal, evaluate it and call :meth:`accept` (its objective
+    is >= that of the last accepted point) or :meth:`reject` (then evaluate the
+    EM iterate); otherwise evaluate the EM iterate. After each call, :attr:`new_base` says whether the current
     point (the EM iterate just given, or θ2 after a rejection) ends an
     iteration of the accelerated scheme: the driver's convergence tests compare
     successive such points.
@@ -143,9 +144,12 @@ class Squarem:
         self.new_base = False
 
     def propose(self, theta):
-        """Record the EM iterate ``theta`` (F of the last accepted point).
+        """Record the EM iterate ``theta`` (F of the last accepted point), before the
+        driver evaluates it.
 
-        Returns a proposal (list of arrays) to evaluate, or ``None``.
+        Returns a proposal (list of arrays) to evaluate instead, or ``None`` (then
+        the driver evaluates ``theta``). When a proposal is returned, ``theta`` is θ2:
+        the driver evaluates it only if the proposal is rejected.
         """
         self.new_base = False
         if self._restart:                 # F(θ') after a kept proposal: the new base
