@@ -180,14 +180,9 @@ def hmm_case(K, missing, n_seq, T, args):
 
 
 def djia_case(args):
-    import pandas as pd
-    d = pd.read_csv(ROOT / "examples" / "data" / "djia_daily.csv.gz", parse_dates=["date"])
-    r = np.log(d.value).diff()
-    e = d[d.date >= "1953-01-01"].assign(r=r).set_index("date")
-    cal = pd.bdate_range("1953-01-02", e.index.max())
-    rr = e.r.reindex(cal)
-    x = np.where(rr.isna(), -1, np.select([rr < -0.005, rr > 0.005], [0, 2], 1))
-    lengths = np.unique(cal.year.to_numpy(), return_counts=True)[1]
+    sys.path.insert(0, str(ROOT / "examples"))
+    from djia import load_djia_symbols          # the same coding as the examples
+    x, lengths, _ = load_djia_symbols()
     K = 3
     rng = np.random.default_rng(SEED)
     init = (rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), size=K),

@@ -16,22 +16,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 import emfast  # noqa: E402
 import emfast.plot  # noqa: E402
+from djia import load_djia_symbols  # noqa: E402  (examples/djia.py, beside this file)
 
 here = Path(__file__).resolve().parent
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else here.parent / "docs" / "convergence.png"
 
-d = pd.read_csv(here / "data" / "djia_daily.csv.gz", parse_dates=["date"])
-r = np.log(d.value).diff()
-e = d[d.date >= "1953-01-01"].assign(r=r).set_index("date")
-cal = pd.bdate_range("1953-01-02", e.index.max())
-rr = e.r.reindex(cal)
-x = np.where(rr.isna(), -1, np.select([rr < -0.005, rr > 0.005], [0, 2], 1))
-lengths = np.unique(cal.year.to_numpy(), return_counts=True)[1]
+x, lengths, _ = load_djia_symbols()
 
 fits = {}
 for label, acc in (("plain EM", None), ("SQUAREM", "squarem")):

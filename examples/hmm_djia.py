@@ -7,22 +7,15 @@ number of regimes by BIC, print the fitted regimes and impute the holidays.
 
 Run: PYTHONPATH=src python examples/hmm_djia.py
 """
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 import emfast
 
-here = Path(__file__).parent
-d = pd.read_csv(here / "data" / "djia_daily.csv.gz", parse_dates=["date"])
-r = np.log(d.value).diff()
-e = d[d.date >= "1953-01-01"].assign(r=r).set_index("date")
-cal = pd.bdate_range("1953-01-02", e.index.max())
-rr = e.r.reindex(cal)
-x = np.where(rr.isna(), -1, np.select([rr < -0.005, rr > 0.005], [0, 2], 1))
+from djia import load_djia_symbols  # examples/djia.py, beside this file
+
+x, lengths, cal = load_djia_symbols()                 # one sequence per calendar year
 years = cal.year.to_numpy()
-lengths = np.unique(years, return_counts=True)[1]      # one sequence per calendar year
 print(f"{len(x)} weekdays, {np.mean(x == -1):.1%} missing (holidays), {len(lengths)} years")
 
 best = None
