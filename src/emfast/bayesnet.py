@@ -448,8 +448,10 @@ class BayesianNetwork(EMFitMixin):
             cr = compress_rows(codes)
             n_rows = codes.shape[0]
 
+            weights = cr.counts.astype(np.float64)        # once, not per E-step
+
             def estep(theta):
-                return _bn_estep(self, cr.rows, cr.counts.astype(np.float64), theta, n_threads,
+                return _bn_estep(self, cr.rows, weights, theta, n_threads,
                                  lambda k: first_row(cr.inverse, k))
 
         def mstep(counts):
