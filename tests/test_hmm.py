@@ -4,7 +4,7 @@ import pytest
 
 import emfast
 from emfast import CategoricalHMM, NotFittedError
-from emfast.hmm import _stack_emissions
+from emfast.hmm import _fused_estep, _stack_emissions
 
 from _oracle_hmm import hmm_by_enumeration
 from conftest import assert_monotone
@@ -55,8 +55,8 @@ def test_estep_matches_enumeration(rng, K, sizes):
     multi = len(sizes) > 1
     model = set_model(CategoricalHMM(n_components=K), start, trans, tables, multi)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    ll, stats, gamma = model._run_fb(X.astype(np.int32), offsets, [start, trans] + tables, 2,
-                                     posteriors=True)
+    ll, stats, gamma = _fused_estep(X.astype(np.int32), offsets, [start, trans] + tables, 2,
+                                    posteriors=True)
     st = np.zeros(K)
     xi = np.zeros((K, K))
     em = [np.zeros_like(t) for t in tables]
@@ -388,10 +388,9 @@ def test_specialised_state_counts_match_generic_frames_path(rng, K):
     start, trans, tables = random_model(rng, K, [7, 3])
     lengths = [30, 1, 45]
     X, _ = simulate(rng, start, trans, tables, lengths, p_missing=0.2)
-    model = set_model(CategoricalHMM(n_components=K), start, trans, tables, True)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    ll, stats, gamma = model._run_fb(X.astype(np.int32), offsets, [start, trans] + tables, 2,
-                                     posteriors=True)
+    ll, stats, gamma = _fused_estep(X.astype(np.int32), offsets, [start, trans] + tables, 2,
+                                    posteriors=True)
     frame = np.ones((len(X), K))
     for c, B in enumerate(tables):
         frame *= np.where(X[:, [c]] >= 0, B[:, np.maximum(X[:, c], 0)].T, 1.0)

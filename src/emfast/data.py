@@ -425,6 +425,17 @@ def _is_label_dtype(pd, dt) -> bool:
             or pd.api.types.is_string_dtype(dt) or pd.api.types.is_bool_dtype(dt))
 
 
+def refuse_label_columns(columns) -> None:
+    """A partitioned fit takes integer codes: refuse a pandas column (Series) that holds
+    labels, since labels learned per partition could disagree."""
+    pd = _require_pandas()
+    for col in columns:
+        if _is_label_dtype(pd, col.dtype):
+            raise TypeError(f"column {col.name!r} holds labels ({col.dtype}); a partitioned "
+                            "fit takes integer codes: encode the labels first "
+                            "(emfast.encode, or .cat.codes of a known categorical).")
+
+
 @dataclass
 class ColumnCodec:
     """What an estimator learns about its input columns at ``fit`` (pandas in, pandas out).

@@ -11,7 +11,8 @@ from ._base import (BaseEstimator, EMFitMixin, EMProblem, check_int, check_is_fi
                     check_n_jobs, draw_categorical, method_rng, sklearn_tags)
 from ._config import check_memory
 from .data import (MISSING, ColumnCodec, _as_array, _codes_from_numeric, _is_dataframe,
-                   _is_label_dtype, _is_series, _require_pandas, check_lengths)
+                   _is_series, _require_pandas, check_lengths,
+                   refuse_label_columns)
 from .distributed import Partitions, is_partitioned
 from .em import ConvergenceMonitor, check_table, dirichlet_log_prior, normalize
 from .kernels import _viterbi_run, estep_codes
@@ -587,20 +588,6 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
                 theta[2 + c] = check_table(t, (K, m), name)
         return theta
 
-    # --------------------------------------------------------------- E and M
-    def _run_fb(self, codes, offsets, theta, n_threads, *, counts=True, posteriors=False):
-        """One fused E-step. Returns (per-sequence loglik, HMMStats or None, gamma or None)."""
-        tables = theta[2:]
-        emitT, choff = _stack_emissions(tables)
-        ll, cstart, xi, E, gamma = estep_codes(codes, offsets, theta[0], theta[1], emitT, choff,
-                                               n_threads, counts=counts, posteriors=posteriors,
-                                               what=_ZERO_OBS)
-        stats = None
-        if counts:
-            emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff[:-1], tables)]
-            stats = HMMStats(cstart, xi, emit)
-        return ll, stats, gamma
-
     # --------------------------------------------------------------------- fit
     def fit(self, X, lengths=None):
         """Estimate the parameters by EM.
@@ -711,7 +698,7 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
             current["theta"] = theta
             if part_estep is not None:
                 return part_estep(theta)
-            ll, stats, _ = self._run_fb(fit_codes, offsets, theta, n_threads)
+            ll, stats, _ = _fused_estep(fit_codes, offsets, theta, n_threads)
             return [stats.start, stats.trans] + stats.emit, float(ll.sum()) + delta_ll
 
         def update(cnt, a, prev):
@@ -861,7 +848,7 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         ndarray of shape (n_sequences,)
         """
         codes, offsets, theta, delta_seq = self._fitted_inputs(X, lengths)
-        ll, _, _ = self._run_fb(codes, offsets, theta, check_n_jobs(self.n_jobs), counts=False)
+        ll, _, _ = _fused_estep(codes, offsets, theta, check_n_jobs(self.n_jobs), counts=False)
         return ll if delta_seq is None else ll + delta_seq
 
     def score(self, X, lengths=None):
@@ -891,7 +878,7 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
             ``p(z_t = k | X)``.
         """
         codes, offsets, theta, delta_seq = self._fitted_inputs(X, lengths)
-        ll, _, gamma = self._run_fb(codes, offsets, theta, check_n_jobs(self.n_jobs),
+        ll, _, gamma = _fused_estep(codes, offsets, theta, check_n_jobs(self.n_jobs),
                                     counts=False, posteriors=True)
         total = float(ll.sum()) + (float(delta_seq.sum()) if delta_seq is not None else 0.0)
         return total, gamma
@@ -1070,7 +1057,7 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         if method not in ("map", "sample"):
             raise ValueError(f"method must be 'map' or 'sample'; got {method!r}.")
         codes, offsets, theta, _ = self._fitted_inputs(X, lengths)
-        ll, _, gamma = self._run_fb(codes, offsets, theta, check_n_jobs(self.n_jobs),
+        ll, _, gamma = _fused_estep(codes, offsets, theta, check_n_jobs(self.n_jobs),
                                     counts=False, posteriors=True)
         out = codes.astype(np.intp)
         rng = method_rng(self, random_state)
@@ -1128,15 +1115,8 @@ def _hmm_prepare(n_features, part, lengths):
     """One partition of a partitioned fit (run on a worker): validated codes and
     sequence offsets. Summary: (symbols seen per channel, multi-channel); ``None`` for
     an empty partition."""
-    pd = None
     if _is_frame_like(part):
-        pd = _require_pandas()
-        cols = [part] if _is_series(part) else [part[c] for c in part.columns]
-        for col in cols:
-            if _is_label_dtype(pd, col.dtype):
-                raise TypeError(f"column {col.name!r} holds labels ({col.dtype}); a "
-                                "partitioned fit takes integer codes: encode the labels first "
-                                "(emfast.encode, or .cat.codes of a known categorical).")
+        refuse_label_columns([part] if _is_series(part) else [part[c] for c in part.columns])
     if len(part) == 0:
         if lengths is not None and len(lengths):
             check_lengths(lengths, 0)
@@ -1146,15 +1126,25 @@ def _hmm_prepare(n_features, part, lengths):
     return (codes, offsets), (sizes, multi)
 
 
+def _fused_estep(codes, offsets, theta, n_threads, *, counts=True, posteriors=False):
+    """One fused E-step. Returns (per-sequence loglik, HMMStats or None, gamma or None)."""
+    tables = theta[2:]
+    emitT, choff = _stack_emissions(tables)
+    ll, cstart, xi, E, gamma = estep_codes(codes, offsets, theta[0], theta[1], emitT, choff,
+                                           n_threads, counts=counts, posteriors=posteriors,
+                                           what=_ZERO_OBS)
+    stats = None
+    if counts:
+        emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff[:-1], tables)]
+        stats = HMMStats(cstart, xi, emit)
+    return ll, stats, gamma
+
+
 def _hmm_part_estep(n_jobs, state, theta):
     """One partition's fused forward-backward: ([start, trans, emissions...], ll)."""
     codes, offsets = state
-    tables = theta[2:]
-    emitT, choff = _stack_emissions(tables)
-    ll, cstart, xi, E, _ = estep_codes(codes, offsets, theta[0], theta[1], emitT, choff,
-                                       check_n_jobs(n_jobs), counts=True, what=_ZERO_OBS)
-    emit = [np.ascontiguousarray(E[o:o + t.shape[1]].T) for o, t in zip(choff[:-1], tables)]
-    return [cstart, xi] + emit, float(ll.sum())
+    ll, stats, _ = _fused_estep(codes, offsets, theta, check_n_jobs(n_jobs))
+    return [stats.start, stats.trans] + stats.emit, float(ll.sum())
 
 
 def _is_frame_like(X) -> bool:

@@ -21,7 +21,8 @@ from ._blocks import plan_blocks
 from ._config import check_memory
 from .bayesnet import BayesianNetwork
 from .data import (MISSING, NO_CARD_LIMIT as _BIG, ColumnCodec, _as_array, _is_dataframe,
-                   _is_label_dtype, _require_pandas, check_data, compress_rows)
+                   _require_pandas, check_data, compress_rows,
+                   refuse_label_columns)
 from .distributed import Partitions, is_partitioned
 from .em import check_table, dirichlet_log_prior, normalize
 from .missingness import augment_codes, check_mechanism
@@ -88,12 +89,17 @@ def _check_given_categories(codes, n_categories, names):
         if len(given) != J:
             return
     for j, g in enumerate(given):
-        bad = np.flatnonzero(codes[:, j] >= g)
-        if bad.size:
-            r = int(bad[0])
-            raise ValueError(f"X[:, {j}] contains category {int(codes[r, j])} at row {r}, "
-                             f"but item {names[j]!r} has {g} categories "
-                             f"(0..{g - 1}) (n_categories); use -1 for missing values.")
+        _check_item_categories(codes, j, g, names[j])
+
+
+def _check_item_categories(codes, j, g, name):
+    """Refuse a code >= g (the given n_categories) in column j of ``codes``."""
+    bad = np.flatnonzero(codes[:, j] >= g)
+    if bad.size:
+        r = int(bad[0])
+        raise ValueError(f"X[:, {j}] contains category {int(codes[r, j])} at row {r}, "
+                         f"but item {name!r} has {g} categories "
+                         f"(0..{g - 1}) (n_categories); use -1 for missing values.")
 
 
 def _lca_prepare(columns, n_categories, part, lengths):
@@ -103,14 +109,9 @@ def _lca_prepare(columns, n_categories, part, lengths):
     from .distributed import compressed_state
 
     if columns is not None:
-        pd = _require_pandas()
         if not _is_dataframe(part):
             raise TypeError(f"expected a DataFrame partition; got {type(part).__name__}.")
-        for c in part.columns:
-            if _is_label_dtype(pd, part[c].dtype):
-                raise TypeError(f"column {c!r} holds labels ({part[c].dtype}); a partitioned "
-                                "fit takes integer codes: encode the labels first "
-                                "(emfast.encode, or .cat.codes of a known categorical).")
+        refuse_label_columns(part[c] for c in part.columns)
         codes = check_data(part, columns, [_BIG] * len(columns), require_all=True)
         names = columns
     else:
@@ -360,10 +361,7 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
                     raise ValueError(f"n_categories[{j}] = {g}, but column {codec.names[j]!r} "
                                      f"has the {len(lab)} labels {lab!r}.")
                 if m > g:
-                    r = int(np.flatnonzero(codes[:, j] >= g)[0])
-                    raise ValueError(f"X[:, {j}] contains category {int(codes[r, j])} at row {r}, "
-                                     f"but item {codec.names[j]!r} has {g} categories "
-                                     f"(0..{g - 1}) (n_categories); use -1 for missing values.")
+                    _check_item_categories(codes, j, g, codec.names[j])
             cards = given
         cards = [max(c, 1) for c in cards]
         check_memory(8 * (len(cards) + 2) * max(cards) * 2,
@@ -502,20 +500,24 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             problem, context = self._mechanism_problem(codes, codec.names, cards, K, n_threads)
         else:
             problem, context = self._problem(codes, cards, K, n_threads), {}
-        if warm:        # the fitted tables, in the loop's layout (the init of the problem)
-            draw_w = problem.init
-            problem.init = lambda rng, k: draw_w(rng, k, [t.copy() for t in theta_w])
-        elif isinstance(self.init, dict):
-            given = self._check_theta(self.init, K, cards)
-            draw = problem.init
-            problem.init = lambda rng, k: draw(rng, k, given)
-        best = self._fit_em(problem, n_init=1 if warm else self.n_init, max_iter=self.max_iter,
-                            tol=float(self.tol), random_state=self.random_state,
-                            verbose=bool(self.verbose), name="LatentClassModel",
-                            accelerate=self.accelerate, max_time=self.max_time,
-                            param_tol=self.param_tol)
+        best = self._run_problem(problem, K, cards, warm_theta=theta_w if warm else None)
         self._store_fit(best, codec=codec, cards=cards, unpack=problem.extra["unpack"], **context)
         return self
+
+    def _run_problem(self, problem, K, cards, *, warm_theta=None):
+        """The starting point (the fitted tables for warm_start, a given ``init`` dict,
+        else the problem's random draw) and the restarts of ``fit``."""
+        draw = problem.init
+        if warm_theta is not None:      # the fitted tables, in the loop's layout
+            problem.init = lambda rng, k: draw(rng, k, [t.copy() for t in warm_theta])
+        elif isinstance(self.init, dict):
+            given = self._check_theta(self.init, K, cards)
+            problem.init = lambda rng, k: draw(rng, k, given)
+        return self._fit_em(problem, n_init=1 if warm_theta is not None else self.n_init,
+                            max_iter=self.max_iter, tol=float(self.tol),
+                            random_state=self.random_state, verbose=bool(self.verbose),
+                            name="LatentClassModel", accelerate=self.accelerate,
+                            max_time=self.max_time, param_tol=self.param_tol)
 
     def _fit_partitioned(self, X, K):
         """fit on data in partitions (emfast.distributed): each partition validated and
@@ -553,15 +555,7 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             estep = engine.estep(_lca_part_estep, (offsets, S, self.n_jobs))
             n_rows = max(1, sum(s[2] for s in sums))
             problem = self._problem_from(estep, n_rows, cards, K)
-            if isinstance(self.init, dict):
-                given_theta = self._check_theta(self.init, K, cards)
-                draw = problem.init
-                problem.init = lambda rng, k: draw(rng, k, given_theta)
-            best = self._fit_em(problem, n_init=self.n_init, max_iter=self.max_iter,
-                                tol=float(self.tol), random_state=self.random_state,
-                                verbose=bool(self.verbose), name="LatentClassModel",
-                                accelerate=self.accelerate, max_time=self.max_time,
-                                param_tol=self.param_tol)
+            best = self._run_problem(problem, K, cards)
         finally:
             engine.close()
         self._store_fit(best, codec=codec, cards=cards, unpack=problem.extra["unpack"])
