@@ -375,10 +375,7 @@ def _prepared(fn, X, offsets, start, trans, log):
     p, A, r, logc = _chain_parts(start, trans, K)
     fold = r is not None and np.any(r != 1.0)
     if fold:
-        not_last = np.ones(len(X), dtype=bool)
-        not_last[offsets[1:] - 1] = False
-        with np.errstate(divide="ignore"):
-            lr = np.log(r)
+        not_last = _not_last(len(X), offsets)
 
     N = len(X)
     lat = np.empty((N, K))
@@ -393,12 +390,7 @@ def _prepared(fn, X, offsets, start, trans, log):
         out = lik[a:b]
         adj = chunk
         if fold:
-            keep = not_last[a:b, None]
-            if log:
-                adj = np.add(chunk, np.where(keep, lr, 0.0), out=out)
-            else:
-                with np.errstate(under="ignore"):
-                    np.multiply(chunk, np.where(keep, r, 1.0), out=out)
+            adj = _fold_row_sums(chunk, not_last[a:b], r, log, out=out)
         if log:                            # emfast.kernels.forward_backward's log=True rule
             m = _row_max(adj)              # NaN and +inf show in the row maximum
             if np.isnan(m).any() or (m == np.inf).any():
@@ -442,18 +434,30 @@ def _chain_parts(start, trans, K):
     return start / c, A, r, float(np.log(c))
 
 
+def _not_last(n, offsets):
+    """True at every row but the last of its sequence."""
+    keep = np.ones(n, dtype=bool)
+    keep[offsets[1:] - 1] = False
+    return keep
+
+
+def _fold_row_sums(frames, keep, r, log, out=None):
+    """``frames`` (rows, K) with the transmat row sums ``r`` folded into the rows where
+    ``keep`` (added as logs when ``log``); into ``out`` if given."""
+    keep = keep[:, None]
+    if log:
+        with np.errstate(divide="ignore"):
+            lr = np.log(r)
+        return np.add(frames, np.where(keep, lr, 0.0), out=out)
+    with np.errstate(under="ignore"):
+        return np.multiply(frames, np.where(keep, r, 1.0), out=out)
+
+
 def _chain(start, trans, lattice, offsets, log):
     """:func:`_chain_parts` with the row sums folded into ``lattice``."""
     p, A, r, logc = _chain_parts(start, trans, lattice.shape[1])
     if np.any(r != 1.0):
-        not_last = np.ones(lattice.shape[0], dtype=bool)
-        not_last[offsets[1:] - 1] = False
-        if log:
-            with np.errstate(divide="ignore"):
-                lr = np.log(r)
-            lattice = lattice + np.where(not_last[:, None], lr[None, :], 0.0)
-        else:
-            lattice = lattice * np.where(not_last[:, None], r[None, :], 1.0)
+        lattice = _fold_row_sums(lattice, _not_last(lattice.shape[0], offsets), r, log)
     return p, A, lattice, logc
 
 
