@@ -439,15 +439,6 @@ def _bad_data(exc) -> bool:
 # the engine
 # ---------------------------------------------------------------------------
 
-def _finish_tree(block_sums, block, fan_in):
-    """The rest of the fixed reduction tree above the block sums (blocks of ``block``
-    partitions, a power of ``fan_in``): identical to :func:`tree_sum` of all."""
-    items = list(block_sums)
-    while len(items) > 1:
-        items = [_sum_group(*items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
-    return _sum_group(*items) if items else None
-
-
 class PartitionedEStep:
     """Prepare partitions once and sum per-partition E-steps (see the module docstring).
 
@@ -598,7 +589,7 @@ class PartitionedEStep:
             # the block sums are the subtrees of the fixed tree: finish it here
             got = c.gather(futs)
             self.block_times = [(w, cpu) for _, w, cpu in got]
-            return _finish_tree([g[0] for g in got], len(self._blocks[0][1]), f)
+            return tree_sum([g[0] for g in got], f)   # aligned blocks: the same tree
         if d.persist:
             res = self._local_map(lambda i: _estep_task(part_estep, i, d.n_rows, self._static,
                                                         self._prepared[i], theta))
