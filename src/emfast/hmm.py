@@ -14,7 +14,7 @@ from .data import (MISSING, ColumnCodec, _as_array, _codes_from_numeric, _is_dat
                    _is_series, _require_pandas, check_lengths,
                    refuse_label_columns)
 from .distributed import Partitions, is_partitioned
-from .em import ConvergenceMonitor, check_table, dirichlet_log_prior, normalize
+from .em import ConvergenceMonitor, _float_array, check_table, dirichlet_log_prior, normalize
 from .kernels import _viterbi_run, estep_codes
 from .missingness import MAR, MNAR, check_mechanism
 
@@ -291,16 +291,6 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
         """A hand-set ``emissionprob_`` as a list of (K, M_c) tables: a 2-D array or
         nested list is one table (hmmlearn), a 3-D array or a list of 2-D tables one per
         channel."""
-        def as_table(t, name):
-            try:
-                return np.asarray(t, dtype=np.float64)
-            except RecursionError:
-                raise ValueError(f"{name} is nested too deeply to be a table.") from None
-            except (ValueError, TypeError) as exc:
-                kind = TypeError if isinstance(t, (str, bytes, dict, set)) else ValueError
-                raise kind(f"{name} must be a table of probabilities; {type(t).__name__} "
-                           f"{t!r:.60} could not be read as numbers ({exc}).") from None
-
         if isinstance(e, (list, tuple)):
             try:
                 arr = np.asarray(e, dtype=np.float64)
@@ -311,8 +301,8 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
             if arr is not None and arr.ndim != 3:
                 raise ValueError(f"{what} must be a (n_components, n_features) table or a list "
                                  f"of them; got shape {arr.shape}.")
-            return [as_table(t, f"{what}[{c}]") for c, t in enumerate(e)]
-        arr = as_table(e, what)
+            return [_float_array(t, f"{what}[{c}]") for c, t in enumerate(e)]
+        arr = _float_array(e, what)
         if arr.ndim == 3:
             return list(arr)
         return [np.atleast_2d(arr)]
