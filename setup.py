@@ -10,7 +10,12 @@ EMFAST_NO_OPENMP=1
     Build without OpenMP even if the compiler supports it (kernels run serially).
 EMFAST_NO_AVX2=1
     Do not build ``emfast._kernels_avx2`` (the HMM kernels compiled with
-    ``-mavx2 -mfma``, used at run time only on CPUs that have both).
+    ``-mavx2 -mfma``, used at run time only on CPUs that have both), nor
+    ``emfast._kernels_avx512``.
+EMFAST_NO_AVX512=1
+    Do not build ``emfast._kernels_avx512`` (the HMM kernels compiled with
+    ``-mavx512f -mavx512dq -mavx512vl`` besides AVX2 and FMA, used at run time only
+    on CPUs and OSes that support them).
 
 Templates: every ``src/emfast/*.pxi.in`` is rendered with Cython's Tempita into
 the ``.pxi`` of the same name before cythonize runs (the rendered files are
@@ -32,6 +37,7 @@ from setuptools.command.build_ext import build_ext
 DEBUG = os.environ.get("EMFAST_CYTHON_DEBUG", "0") not in ("", "0")
 NO_OPENMP = os.environ.get("EMFAST_NO_OPENMP", "0") not in ("", "0")
 NO_AVX2 = os.environ.get("EMFAST_NO_AVX2", "0") not in ("", "0")
+NO_AVX512 = NO_AVX2 or os.environ.get("EMFAST_NO_AVX512", "0") not in ("", "0")
 
 
 def _render_templates():
@@ -62,6 +68,16 @@ def _avx2_flags():
     if "arm64" in os.environ.get("ARCHFLAGS", ""):
         return None
     return ["-mavx2", "-mfma"]
+
+
+def _avx512_flags():
+    """Compile flags for the AVX-512 copy of the HMM kernels, or None to skip it.
+    ``-mprefer-vector-width=512``: GCC would otherwise keep its own loops at 256 bits;
+    the kernels' vector type is 8 doubles either way (EMF_W)."""
+    if NO_AVX512 or _avx2_flags() is None:
+        return None
+    return ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma",
+            "-mprefer-vector-width=512"]
 
 
 _render_templates()
@@ -128,16 +144,16 @@ exts = [Extension(
     extra_compile_args=extra_c,
     extra_link_args=omp_l,
 )]
-avx2 = _avx2_flags()
-if avx2 is not None:
-    exts.append(Extension(
-        "emfast._kernels_avx2",
-        sources=["src/emfast/_kernels_avx2.pyx"],
-        include_dirs=[np.get_include()],
-        define_macros=macros,
-        extra_compile_args=extra_c + avx2,
-        extra_link_args=omp_l,
-    ))
+for _name, _flags in (("avx2", _avx2_flags()), ("avx512", _avx512_flags())):
+    if _flags is not None:
+        exts.append(Extension(
+            f"emfast._kernels_{_name}",
+            sources=[f"src/emfast/_kernels_{_name}.pyx"],
+            include_dirs=[np.get_include()],
+            define_macros=macros,
+            extra_compile_args=extra_c + _flags,
+            extra_link_args=omp_l,
+        ))
 
 setup(
     ext_modules=cythonize(

@@ -16,8 +16,7 @@ from emfast.hmm import _stack_emissions
 
 from _oracle_hmm import fb_reference, hmm_by_enumeration
 
-SIMDS = ["portable"] + (["avx2"] if kernels._load_avx2() is not None
-                        and _kernels.cpu_has_avx2_fma() else [])
+SIMDS = list(kernels.available_simd())      # every compiled copy this CPU runs
 US, LITERAL_KS = _kernels.lane_variants()
 
 
@@ -196,6 +195,51 @@ def test_kernel_bad_input(rng):
                                out=np.full_like(zero, -np.inf)), start, trans)
 
 
+def test_kept_plan_and_scratch_follow_the_data(rng):
+    # kernels keeps its last plan (keyed by a copy of offsets) and a scratch arena per
+    # Python thread: a call with other lengths of the same count, offsets changed in
+    # place, or a larger problem after a smaller one must give what a fresh call gives
+    import threading
+    K = 3
+    start, trans, B = _model(rng, K, 5)
+    total = 600
+    cases = [[300, 300], [100, 500], [600], [7] * 60 + [180], [300, 300]]
+    x = rng.integers(-1, 5, size=total)
+    fresh = []
+    for lengths in cases:
+        kernels._local.__dict__.clear()
+        fresh.append(_run_codes(x, lengths, start, trans, [B]))
+    for lengths, ref in zip(cases, fresh):           # one after the other, caches warm
+        out = _run_codes(x, lengths, start, trans, [B])
+        for a, b in zip(ref, out):
+            np.testing.assert_array_equal(a, b)
+    # offsets mutated in place between calls (the plan's key is a copy, not the object)
+    codes = np.ascontiguousarray(x.reshape(-1, 1), dtype=np.int32)
+    emitT, choff = _stack_emissions([B])
+    offsets = np.array([0, 300, 600], dtype=np.int64)
+    kernels.estep_codes(codes, offsets, start, trans, emitT, choff, 1)
+    offsets[1] = 100
+    got = kernels.estep_codes(codes, offsets, start, trans, emitT, choff, 1)
+    kernels._local.__dict__.clear()
+    want = kernels.estep_codes(codes, offsets.copy(), start, trans, emitT, choff, 1)
+    for a, b in zip(want, got):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    # two Python threads at once each use their own arena
+    results = [None, None]
+    def work(i, lengths):
+        results[i] = [_run_codes(x, lengths, start, trans, [B]) for _ in range(5)]
+    ts = [threading.Thread(target=work, args=(i, cases[i])) for i in (0, 1)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for i in (0, 1):
+        for out in results[i]:
+            for a, b in zip(fresh[i], out):
+                np.testing.assert_array_equal(a, b)
+
+
 def test_forward_backward_same_bits_for_any_thread_count(rng):
     start, trans, B = _model(rng, 5, 6)
     lengths = list(rng.integers(1, 300, size=150)) + [5000]
@@ -208,14 +252,26 @@ def test_forward_backward_same_bits_for_any_thread_count(rng):
             np.testing.assert_array_equal(a, b)
 
 
-def test_cpu_dispatch_reports_a_backend():
-    assert kernels.simd_backend() in ("portable", "avx2")
-    assert _kernels.simd_width() == 2
-    if "avx2" in SIMDS:
-        from emfast import _kernels_avx2
-        assert _kernels_avx2.simd_width() == 4
+def test_cpu_dispatch_reports_a_backend(monkeypatch):
+    assert kernels.simd_backend() in ("portable", "avx2", "avx512")
+    assert SIMDS[0] == "portable"
+    widths = {"portable": 2, "avx2": 4, "avx512": 8}
+    for name in SIMDS:
+        assert kernels._choose_simd(name).simd_width() == widths[name]
+    # auto takes the widest copy the CPU runs
+    assert kernels._choose_simd("auto").simd_width() == widths[SIMDS[-1]]
     with pytest.raises(ValueError, match="EMFAST_SIMD must be"):
         kernels._choose_simd("sse9")
+    # a CPU without AVX-512 (or AVX2) gets the next narrower copy, and asking for the
+    # missing one by name says what is available
+    monkeypatch.setattr(_kernels, "cpu_has_avx512", lambda: False)
+    assert "avx512" not in kernels.available_simd()
+    assert kernels._choose_simd("auto").simd_width() <= 4
+    with pytest.raises(ValueError, match="EMFAST_SIMD=avx512.*available: portable"):
+        kernels._choose_simd("avx512")
+    monkeypatch.setattr(_kernels, "cpu_has_avx2_fma", lambda: False)
+    assert kernels.available_simd() == ("portable",)
+    assert kernels._choose_simd("auto") is _kernels
 
 
 @pytest.mark.parametrize("U", US)
@@ -307,7 +363,8 @@ def test_same_bits_for_any_thread_count(rng, simd, path):
 
 
 def test_lanes_and_single_and_builds_agree(rng):
-    # different association orders and (AVX2) fused multiply-adds: rtol 1e-12
+    # different association orders, lane counts and (AVX2, AVX-512) fused
+    # multiply-adds: rtol 1e-12
     K = 6
     start, trans, tables = _model_multi(rng, K, [7, 3])
     lengths = list(rng.integers(20, 200, size=40))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -36,52 +37,76 @@ __all__ = ["forward_backward", "viterbi"]
 # which compiled copy of the HMM kernels runs
 # ---------------------------------------------------------------------------
 # ``_kernels`` holds the portable build (SSE2 on x86-64); ``_kernels_avx2`` the same
-# source compiled with -mavx2 -mfma, imported only when the CPU has both. The
-# choice changes speed and round-off (FMA), never the algorithm; the environment
-# variable EMFAST_SIMD=portable (or avx2) forces one.
+# source compiled with -mavx2 -mfma, ``_kernels_avx512`` with AVX-512 F/DQ/VL as well,
+# each imported only when the CPU has what it was compiled for. The choice changes
+# speed and round-off (FMA, lane count), never the algorithm; the environment variable
+# EMFAST_SIMD=portable | avx2 | avx512 forces one ("auto", the default, takes the widest).
+
+_SIMDS = ("portable", "avx2", "avx512")
+
+
+def _load_simd(name):
+    """The compiled module for ``name`` if this build has it and the CPU runs it."""
+    if name == "portable":
+        return _kernels
+    runs = _kernels.cpu_has_avx512() if name == "avx512" else _kernels.cpu_has_avx2_fma()
+    if not runs:
+        return None
+    try:
+        if name == "avx512":
+            from . import _kernels_avx512 as mod
+        else:
+            from . import _kernels_avx2 as mod
+    except ImportError:
+        return None
+    return mod
 
 
 def _load_avx2():
-    try:
-        from . import _kernels_avx2
-    except ImportError:
-        return None
-    return _kernels_avx2
+    return _load_simd("avx2")
+
+
+def available_simd() -> tuple:
+    """Names of the compiled HMM kernels this build has and this CPU runs, narrowest first
+    (``'portable'`` always)."""
+    return tuple(n for n in _SIMDS if _load_simd(n) is not None)
 
 
 def _choose_simd(name=None):
     name = (os.environ.get("EMFAST_SIMD", "auto") if name is None else name).strip().lower()
-    if name not in ("auto", "portable", "avx2"):
-        raise ValueError(f"EMFAST_SIMD must be 'auto', 'portable' or 'avx2'; got {name!r}.")
-    if name == "portable":
-        return _kernels
-    mod = _load_avx2() if _kernels.cpu_has_avx2_fma() else None
-    if mod is None and name == "avx2":
-        raise ValueError("EMFAST_SIMD=avx2, but this build has no AVX2 kernels or the CPU "
-                         "lacks AVX2/FMA.")
-    return mod if mod is not None else _kernels
+    if name not in ("auto",) + _SIMDS:
+        raise ValueError("EMFAST_SIMD must be 'auto', 'portable', 'avx2' or 'avx512'; "
+                         f"got {name!r}.")
+    if name == "auto":
+        return _load_simd(available_simd()[-1])
+    mod = _load_simd(name)
+    if mod is None:
+        raise ValueError(f"EMFAST_SIMD={name}, but this build has no {name} kernels or the "
+                         f"CPU lacks the instructions they need (available: "
+                         f"{', '.join(available_simd())}).")
+    return mod
 
 
 _hmm = _choose_simd()
 
 
 def simd_backend() -> str:
-    """Name of the compiled HMM kernels in use: ``'avx2'`` or ``'portable'``."""
-    return "avx2" if _hmm is not _kernels else "portable"
+    """Name of the compiled HMM kernels in use: ``'avx512'``, ``'avx2'`` or ``'portable'``."""
+    return "portable" if _hmm is _kernels else _hmm.__name__.rsplit("_", 1)[-1]
 
 
 def _set_simd(name):
-    """Switch the HMM kernels ('portable', 'avx2', 'auto'); returns the previous name.
-    For tests and benchmarks."""
+    """Switch the HMM kernels ('portable', 'avx2', 'avx512', 'auto'); returns the previous
+    name. For tests and benchmarks."""
     global _hmm
     old = simd_backend()
     _hmm = _choose_simd(name)
     return old
 
 
-# lanes per group: U vectors of W doubles; L = 8 with SSE2 (U = 4) and AVX2 (U = 2),
-# the fastest measured for K = 4 and K = 16 (docs/kernels.md)
-_LANES = 8
+# lanes per group, by vector width W: L = 8 with SSE2 (U = 4) and AVX2 (U = 2), 16 with
+# AVX-512 (U = 2): the fastest measured for K = 4 and K = 16 (docs/kernels.md)
+_LANES = {2: 8, 4: 8, 8: 16}
 _CKPT_MIN_BLOCK = 16
 # the single path also checkpoints when its full-memory scratch is this large: measured
 # faster there (one sequence, T = 1e7: K = 4 24 vs 29 ns/step, K = 16 95 vs 263 ns/step
@@ -93,7 +118,7 @@ def _lane_multiple(U=None):
     W = _hmm.simd_width()
     us, _ = _hmm.lane_variants()
     if U is None:
-        U = max(1, _LANES // W)
+        U = max(1, _LANES.get(W, 8) // W)
     if U not in us:
         raise ValueError(f"lane multiple must be one of {us}; got {U}.")
     return int(U)
@@ -138,6 +163,29 @@ def _slab(n_rows, n, zero=True):
     return raw[skip:skip + n_rows * width].reshape(n_rows, width)
 
 
+#: Scratch arenas up to this size are kept between calls (one per Python thread):
+#: an EM fit calls the E-step with the same sizes every iteration, and a fresh arena
+#: costs its page faults every time (at K = 4, 1000 x 1000 steps, ~0.2 ms of a 4-5 ms
+#: two-thread E-step, and the two threads' faults serialise in the kernel's memory
+#: map). Larger arenas (long single sequences) are freed after the call.
+_KEEP_SCRATCH = 64 << 20
+_local = threading.local()
+
+
+def _scratch(n_rows, n):
+    """Like ``_slab(n_rows, n, zero=False)`` (contents undefined: the kernels write
+    before they read), reusing this thread's previous arena when it is big enough."""
+    width = ((n + 7) // 8) * 8 + 8
+    size = n_rows * width + 8
+    if 8 * size > _KEEP_SCRATCH:
+        return _slab(n_rows, n, zero=False)
+    raw = getattr(_local, "arena", None)
+    if raw is None or raw.size < size:
+        raw = _local.arena = np.empty(size)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip:skip + n_rows * width].reshape(n_rows, width)
+
+
 def _padded(start, trans, W):
     """Zero-padded copies for the single path: states K .. Kp - 1 never carry mass."""
     K = start.shape[0]
@@ -152,7 +200,20 @@ def _padded(start, trans, W):
 def _plan(offsets, L, lane_cap):
     """Blocks of sequences (fixed by the data, never by the thread count) and, in each
     block, the lanes groups: sequences sorted by length (longest first) and cut into
-    runs of up to ``L`` of similar length (``_kernels.hmm_plan_groups``)."""
+    runs of up to ``L`` of similar length (``_kernels.hmm_plan_groups``).
+
+    The last plan is kept (per Python thread, with a copy of ``offsets``): every
+    E-step of a fit asks for the same one."""
+    last = getattr(_local, "plan", None)
+    if (last is not None and last[1] == (L, lane_cap, _hmm.__name__)
+            and last[0].shape == offsets.shape and np.array_equal(last[0], offsets)):
+        return last[2]
+    out = _make_plan(offsets, L, lane_cap)
+    _local.plan = (np.array(offsets, copy=True), (L, lane_cap, _hmm.__name__), out)
+    return out
+
+
+def _make_plan(offsets, L, lane_cap):
     lengths = np.diff(offsets)
     S = len(lengths)
     blocks = plan_blocks(offsets=offsets, min_size=1024, max_blocks=max(1, min(64, S // L)))
@@ -206,7 +267,7 @@ def _run(X, frame, offsets, start, trans, emitT, choff, n_jobs, *, counts, poste
         check_memory(n_threads * need, f"HMM forward-backward scratch ({n_threads} thread(s))")
         if posteriors:
             check_memory(N * K * np.dtype(post_dtype).itemsize, f"posteriors ({N} x {K})")
-    arena = _slab(n_threads, need // 8, zero=False)
+    arena = _scratch(n_threads, need // 8)
     R = emitT.shape[0]
     ll = np.empty(S)
     status = np.zeros(S, dtype=np.int32)
