@@ -258,3 +258,31 @@ def test_as_array_names_the_argument():
         _as_array("ab", "t", dtype=np.float64)
     with pytest.raises(TypeError, match=r"^X could not be converted to an array of float64"):
         _as_array({"a": 1}, "X", dtype=float)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.int16, np.uint8, ">i8"])
+@pytest.mark.parametrize("stride", [1, 3])
+def test_codes_from_numeric_one_pass_matches_numpy(dtype, stride):
+    # int32 / int64 columns go through the one-pass kernel (any stride), other integer
+    # dtypes through numpy: the same codes, and the same first bad row, in every block
+    from emfast.data import _codes_from_numeric
+    rng = np.random.default_rng(5)
+    n = 200_003                                   # 4 blocks of 65536 and a ragged one
+    low = -1 if np.dtype(dtype).kind == "i" else 0
+    base = rng.integers(low, 7, size=n * stride).astype(dtype)
+    col = base[::stride]
+    out = _codes_from_numeric(col, "X", "v", 7)
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, col.astype(np.int64))
+    for r in (0, 65535, 65536, 131073, n - 1):    # first / last of a block, the end
+        bad = col.copy()
+        bad[r] = 7
+        if r + 5 < n:
+            bad[r + 5] = 9                        # a later bad code does not win
+        with pytest.raises(ValueError, match=rf"X contains category 7 at row {r}, but"):
+            _codes_from_numeric(bad, "X", "v", 7)
+        if np.dtype(dtype).kind == "i":
+            bad[r] = -2
+            with pytest.raises(ValueError, match=rf"X contains category -2 at row {r}, but"):
+                _codes_from_numeric(bad, "X", "v", 7)
+    assert _codes_from_numeric(col[:0], "X", "v", 7).shape == (0,)

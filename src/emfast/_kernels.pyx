@@ -171,6 +171,47 @@ def unique_rows(const int32_t[:, ::1] X,      # IN  (n, d) codes
     return u
 
 
+ctypedef fused signed_code:
+    int32_t
+    int64_t
+
+
+def codes_to_int32(const signed_code[:] src,   # IN  (n,) integer codes, any stride
+                   int32_t[::1] dst,           # OUT (n,) the same codes as int32
+                   int64_t card,               # IN  codes must lie in -1 .. card - 1
+                   int64_t[::1] bad,           # OUT (nb,) per block: first bad index or -1
+                   int n_threads):
+    """Copy signed integer codes to int32 and check them in one parallel pass.
+
+    The rows are cut into ``nb = len(bad)`` blocks of ``ceil(n / nb)``; block ``b``
+    writes the index of its first code outside ``-1 .. card - 1`` to ``bad[b]`` (or
+    -1) and stops there. Returns the smallest such index, or -1 when every code is
+    valid (otherwise ``dst`` is incomplete and must not be used). The blocks come
+    from ``nb`` and ``n`` alone, so the answer does not depend on the threads.
+    """
+    cdef Py_ssize_t n = src.shape[0]
+    cdef Py_ssize_t nb = bad.shape[0]
+    cdef Py_ssize_t bs, b, i, lo, hi
+    cdef int64_t v
+    if dst.shape[0] != n or nb < 1:
+        raise ValueError("codes_to_int32: dst must have the length of src, bad >= 1 entry.")
+    bs = (n + nb - 1) // nb
+    for b in prange(nb, nogil=True, schedule="static", num_threads=max(1, n_threads)):
+        bad[b] = -1
+        lo = b * bs
+        hi = min(lo + bs, n)
+        for i in range(lo, hi):
+            v = <int64_t>src[i]
+            if v < -1 or v >= card:
+                bad[b] = i
+                break
+            dst[i] = <int32_t>v
+    for b in range(nb):
+        if bad[b] >= 0:
+            return bad[b]
+    return -1
+
+
 include "_kernels_hmm.pxi"
 include "_kernels_bn.pxi"
 include "_kernels_lca.pxi"

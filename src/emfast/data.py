@@ -240,9 +240,17 @@ def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.
     if col.dtype.kind not in "iu":
         raise TypeError(f"{where} has dtype {col.dtype}; expected integer codes, or floats with "
                         "NaN for missing values.")
-    bad = (col < MISSING) | (col >= card)
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
+    if col.ndim == 1 and col.dtype in (np.int32, np.int64) and col.dtype.isnative:
+        # one pass that checks and converts (numpy needs three: two compares and astype)
+        out = np.empty(col.shape[0], dtype=np.int32)
+        r = _kernels.codes_to_int32(col, out, min(int(card), 2 ** 62),
+                                    np.empty(max(1, -(-col.shape[0] // 65536)), np.int64), 1)
+        if r < 0:
+            return out
+    else:
+        bad = (col < MISSING) | (col >= card)
+        r = int(np.flatnonzero(bad)[0]) if bad.any() else -1
+    if r >= 0:
         raise ValueError(f"{where} contains category {int(col[r])} at row {r}, but "
                          f"{_allowed(var, card)}; use -1 for missing values.")
     return col.astype(np.int32, copy=False)
