@@ -7,12 +7,4 @@ reports both features (``_kernels.cpu_has_avx2_fma()``), so that a wheel built f
 every x86-64 CPU still runs on CPUs without them. Never import it directly.
 """
 
-cimport cython
-from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t
-from cython.parallel cimport prange, threadid
-
-ctypedef fused floating:
-    float
-    double
-
-include "_kernels_hmm.pxi"
+include "_kernels_simd.pxi"

@@ -7,12 +7,4 @@ running CPU and OS report these features (``_kernels.cpu_has_avx512()``), so tha
 wheel built for every x86-64 CPU still runs everywhere. Never import it directly.
 """
 
-cimport cython
-from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t
-from cython.parallel cimport prange, threadid
-
-ctypedef fused floating:
-    float
-    double
-
-include "_kernels_hmm.pxi"
+include "_kernels_simd.pxi"
