@@ -263,8 +263,8 @@ def test_as_array_names_the_argument():
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.int16, np.uint8, ">i8"])
 @pytest.mark.parametrize("stride", [1, 3])
 def test_codes_from_numeric_one_pass_matches_numpy(dtype, stride):
-    # int32 / int64 columns go through the one-pass kernel (any stride), other integer
-    # dtypes through numpy: the same codes, and the same first bad row, in every block
+    # int64 columns go through the one-pass kernel (any stride), other integer dtypes
+    # through numpy: the same codes, and the same first bad row, in every block
     from emfast.data import _codes_from_numeric
     rng = np.random.default_rng(5)
     n = 200_003                                   # 4 blocks of 65536 and a ragged one

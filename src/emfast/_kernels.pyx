@@ -171,17 +171,12 @@ def unique_rows(const int32_t[:, ::1] X,      # IN  (n, d) codes
     return u
 
 
-ctypedef fused signed_code:
-    int32_t
-    int64_t
-
-
-def codes_to_int32(const signed_code[:] src,   # IN  (n,) integer codes, any stride
+def codes_to_int32(const int64_t[:] src,       # IN  (n,) int64 codes, any stride
                    int32_t[::1] dst,           # OUT (n,) the same codes as int32
                    int64_t card,               # IN  codes must lie in -1 .. card - 1
                    int64_t[::1] bad,           # OUT (nb,) per block: first bad index or -1
                    int n_threads):
-    """Copy signed integer codes to int32 and check them in one parallel pass.
+    """Copy int64 codes to int32 and check them in one parallel pass.
 
     The rows are cut into ``nb = len(bad)`` blocks of ``ceil(n / nb)``; block ``b``
     writes the index of its first code outside ``-1 .. card - 1`` to ``bad[b]`` (or

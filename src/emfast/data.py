@@ -240,8 +240,9 @@ def _codes_from_numeric(col: np.ndarray, where: str, var: str, card: int) -> np.
     if col.dtype.kind not in "iu":
         raise TypeError(f"{where} has dtype {col.dtype}; expected integer codes, or floats with "
                         "NaN for missing values.")
-    if col.ndim == 1 and col.dtype in (np.int32, np.int64) and col.dtype.isnative:
-        # one pass that checks and converts (numpy needs three: two compares and astype)
+    if col.ndim == 1 and col.dtype == np.int64 and col.dtype.isnative:
+        # one pass that checks and converts (numpy needs three: two compares and astype);
+        # int32 codes keep the numpy check, which returns them without a copy
         out = np.empty(col.shape[0], dtype=np.int32)
         r = _kernels.codes_to_int32(col, out, min(int(card), 2 ** 62),
                                     np.empty(max(1, -(-col.shape[0] // 65536)), np.int64), 1)

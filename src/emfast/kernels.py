@@ -62,10 +62,6 @@ def _load_simd(name):
     return mod
 
 
-def _load_avx2():
-    return _load_simd("avx2")
-
-
 def available_simd() -> tuple:
     """Names of the compiled HMM kernels this build has and this CPU runs, narrowest first
     (``'portable'`` always)."""
