@@ -48,6 +48,40 @@ def test_normalize_huge_and_tiny():
     np.testing.assert_allclose(out, [[0.5, 0.5], [1.0, 0.0]])
 
 
+def _normalize_general(c, a, clip):
+    """The general path of normalize, written out: what the fast path must equal."""
+    t = np.asarray(c, float) + np.asarray(a, float)
+    if clip:
+        t = np.maximum(t, 0.0)
+    tot = t.sum(axis=-1, keepdims=True)
+    zero = tot <= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(zero, 1.0 / t.shape[-1], t / np.where(zero, 1.0, tot))
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_normalize_fast_path_is_bit_identical_and_falls_back(clip):
+    rng = np.random.default_rng(7)
+    for shape in [(5,), (3, 4), (2, 3, 6), (1, 1)]:
+        c = rng.gamma(0.3, 2.0, size=shape)
+        c[rng.random(shape) < 0.3] = 0.0
+        if len(shape) > 1:
+            c[0] = 0.0                                        # a zero row -> uniform
+        for a in [0.0, 0.7, rng.random(shape[-1]), -0.4 if clip else 1e-3]:
+            got = em.normalize(c, a, clip=clip)
+            want = _normalize_general(c, a, clip)
+            assert got.shape == want.shape and np.array_equal(got, want)
+            assert np.isfinite(got).all()
+    # near the float64 maximum the fast path steps aside: same answer as before
+    out = em.normalize(np.array([[1.7e308, 1.7e308, 1.0]]))
+    np.testing.assert_allclose(out, [[0.5, 0.5, 0.0]], atol=1e-300)
+    # bad values still reach the general path's messages
+    with pytest.raises(ValueError, match=r"invalid value inf at index \(1,\)"):
+        em.normalize(np.array([1.0, np.inf]))
+    with pytest.raises(ValueError, match="pseudocount for table 0 must be finite"):
+        em.normalize(np.array([1.0, 2.0]), np.nan, clip=clip)
+
+
 # ---------------------------------------------------------------- a closed-form model
 # Two-component mixture of biased coins; each row flips the same coin 3 times,
 # flips may be missing (-1). theta = [weights (2,), heads (2, 2)].

@@ -122,6 +122,38 @@ def _segment_sum(t: np.ndarray, seg) -> np.ndarray:
     return np.repeat(tot, sizes, axis=-1)
 
 
+def _normalize_plain(c: np.ndarray, a: np.ndarray, clip: bool):
+    """:func:`normalize` of one unsegmented table when nothing can go wrong, or None.
+
+    The common case of every M-step (finite counts >= 0, a finite pseudocount, no
+    overflow possible) with the same operations as the general path below, so the
+    result is bit for bit the same, but without its separate checks and
+    ``np.errstate`` blocks (about 50 -> 12 us for a small table; an HMM fit calls this
+    three times per iteration). Anything unusual (a NaN or negative count, a bad
+    pseudocount, values near the float64 maximum, an empty table) returns None and
+    takes the general path, which raises the precise error or handles the overflow.
+    """
+    if c.size == 0 or a.size == 0:
+        return None
+    lo, hi = float(c.min()), float(c.max())          # NaN propagates into both
+    alo, ahi = (float(a), float(a)) if a.ndim == 0 else (float(a.min()), float(a.max()))
+    if not (lo >= 0.0 and hi < math.inf and -math.inf < alo and ahi < math.inf
+            and (clip or alo >= 0.0)):
+        return None
+    # no cell and no row total can overflow: every cell is <= hi + ahi
+    if not (max(hi + ahi, 0.0) * c.shape[-1] < 1e300):
+        return None
+    t = c + a
+    if clip:
+        t = np.maximum(t, 0.0)
+    tot = t.sum(axis=-1, keepdims=True)
+    zero = tot <= 0
+    if zero.any():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(zero, 1.0 / t.shape[-1], t / np.where(zero, 1.0, tot))
+    return t / tot
+
+
 def _float_array(x, name: str) -> np.ndarray:
     """``np.asarray(x, float64)`` with an error that names ``name``."""
     try:
@@ -184,6 +216,10 @@ def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
             raise ValueError(f"counts[{k}] has shape {c.shape}: the child axis is empty (a "
                              "variable needs at least one state).")
         a = _float_array(a, f"pseudocount for table {k}")
+        t = _normalize_plain(c, a, clip) if seg is None else None
+        if t is not None:
+            out.append(t)
+            continue
         if not np.all(np.isfinite(a)) or (not clip and np.any(a < 0)):
             raise ValueError(f"pseudocount for table {k} must be finite and >= 0; got {a!r}."
                              if not clip else

@@ -145,6 +145,8 @@ def _check_frame(frame, name):
 
 
 def _raise_status(status, bad_t, offsets, what):
+    if not status.any():
+        return
     raise_for_status(status, lambda s_: (
         f"Sequence {s_} has probability 0 at t={int(bad_t[s_])} (row "
         f"{int(offsets[s_]) + int(bad_t[s_])} of X) under every state: {what}"))
@@ -260,10 +262,12 @@ def _run(X, frame, offsets, start, trans, emitT, choff, n_jobs, *, counts, poste
     # fewer threads rather than another plan when the budget is short: the plan, hence
     # the result, never depends on the thread count
     n_threads = max(1, min(int(n_jobs), B, budget // max(need, 1)))
-    with config_context(max_memory=budget):
-        check_memory(n_threads * need, f"HMM forward-backward scratch ({n_threads} thread(s))")
-        if posteriors:
-            check_memory(N * K * np.dtype(post_dtype).itemsize, f"posteriors ({N} x {K})")
+    post_bytes = N * K * np.dtype(post_dtype).itemsize if posteriors else 0
+    if n_threads * need > budget or post_bytes > budget:
+        # check_memory words the refusal (against this call's budget)
+        with config_context(max_memory=budget):
+            check_memory(n_threads * need, f"HMM forward-backward scratch ({n_threads} thread(s))")
+            check_memory(post_bytes, f"posteriors ({N} x {K})")
     arena = _scratch(n_threads, need // 8)
     R = emitT.shape[0]
     ll = np.empty(S)
@@ -314,7 +318,11 @@ def _run(X, frame, offsets, start, trans, emitT, choff, n_jobs, *, counts, poste
 # them alone, so the result is finite, exact to rounding, and independent of threads.
 
 def _finite(out) -> bool:
-    return all(a is None or bool(np.all(np.isfinite(a))) for a in out)
+    # a finite sum means every entry is finite (an inf or NaN entry makes the sum inf
+    # or NaN); only an overflowing sum of finite entries needs the entry-wise test
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(a is None or math.isfinite(float(a.sum())) or bool(np.all(np.isfinite(a)))
+                   for a in out)
 
 
 def _logsumexp(a, axis):
