@@ -195,6 +195,33 @@ def test_kernel_bad_input(rng):
                                out=np.full_like(zero, -np.inf)), start, trans)
 
 
+@pytest.mark.parametrize("S, T", [(1250, 1000), (1000, 50), (100, 20), (17, 3), (5, 7)])
+def test_hmm_blocks_hold_whole_groups_of_lanes(S, T):
+    # blocks start at multiples of L sequences, so equal-length sequences fill every lane
+    # group but the last one: ceil(S / L) groups (19-20 sequences per block had made a
+    # part-filled group, or a single, at the end of every block)
+    from emfast._blocks import plan_blocks
+    from emfast.kernels import _make_plan, _hmm
+    offsets = np.arange(0, S * T + 1, T, dtype=np.int64)
+    for L in (4, 8, 16, 32):
+        ptr = plan_blocks(offsets=offsets, min_size=1024, multiple=L)
+        assert ptr[0] == 0 and ptr[-1] == S and np.all(np.diff(ptr) > 0)
+        assert np.all(ptr[:-1] % L == 0)
+        assert len(ptr) - 1 <= min(64, -(-S // L))
+    L = _hmm.simd_width() * 2
+    order, grp, blk_grp, B, lmax, smax = _make_plan(offsets, L, 10 ** 9)
+    sizes = np.diff(grp)
+    assert len(sizes) == -(-S // L) and np.all(sizes[:-1] == L) if S > L else len(sizes) == 1
+    # ragged lengths: every sequence in exactly one block, blocks still on multiples of L
+    lengths = np.random.default_rng(S).integers(1, 2 * T, size=S)
+    offs = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ptr = plan_blocks(offsets=offs, min_size=64, multiple=16)
+    assert ptr[-1] == S and np.all(ptr[:-1] % 16 == 0) and np.all(np.diff(ptr) > 0)
+    # multiple=1 is the plain planner
+    assert np.array_equal(plan_blocks(offsets=offs, min_size=64, multiple=1),
+                          plan_blocks(offsets=offs, min_size=64))
+
+
 def test_kept_plan_and_scratch_follow_the_data(rng):
     # kernels keeps its last plan (keyed by a copy of offsets) and a scratch arena per
     # Python thread: a call with other lengths of the same count, offsets changed in

@@ -26,7 +26,8 @@ MIN_BLOCKS_UNDER_CAP = 8
 
 
 def plan_blocks(n: int | None = None, *, offsets=None, min_size: int = 1,
-                slab_nbytes: int = 0, max_blocks: int = MAX_BLOCKS) -> np.ndarray:
+                slab_nbytes: int = 0, max_blocks: int = MAX_BLOCKS,
+                multiple: int = 1) -> np.ndarray:
     """Cut ``n`` equal rows, or the sequences of ``offsets``, into blocks.
 
     Parameters
@@ -41,6 +42,13 @@ def plan_blocks(n: int | None = None, *, offsets=None, min_size: int = 1,
     slab_nbytes : int, default=0
         Bytes of one block's slab of counts (0: no cap).
     max_blocks : int, default=MAX_BLOCKS
+    multiple : int, default=1
+        With ``offsets``: every block but the last starts at a multiple of
+        ``multiple`` sequences (at most ``ceil(S / multiple)`` blocks). The HMM
+        lanes kernel runs ``multiple`` = L sequences side by side, so blocks of
+        whole groups of L leave no part-filled group at each block's end (1,250
+        sequences of equal length in 64 blocks of 19-20 had made 128 groups
+        where 79 suffice: 1.7x the work).
 
     Returns
     -------
@@ -67,9 +75,13 @@ def plan_blocks(n: int | None = None, *, offsets=None, min_size: int = 1,
         bsize = -(-units // B)
         ptr = np.append(np.arange(0, units, bsize, dtype=np.int64), units)
     else:
-        # block b starts at the first sequence starting at or after b * total / B
-        cuts = np.searchsorted(offsets[:-1] - offsets[0], (np.arange(B) * total) // B,
-                               side="left")
+        # block b starts at the first allowed sequence starting at or after b * total / B
+        m = max(int(multiple), 1)
+        starts = np.arange(0, units, m)                  # the allowed first sequences
+        B = min(B, len(starts))
+        pos = np.searchsorted(offsets[starts] - offsets[0], (np.arange(B) * total) // B,
+                              side="left")
+        cuts = starts[np.minimum(pos, len(starts) - 1)]
         ptr = np.unique(np.concatenate([cuts, [units]]))
         ptr[0] = 0
     return np.ascontiguousarray(ptr, dtype=np.int64)

@@ -215,7 +215,7 @@ def _plan(offsets, L, lane_cap):
 def _make_plan(offsets, L, lane_cap):
     lengths = np.diff(offsets)
     S = len(lengths)
-    blocks = plan_blocks(offsets=offsets, min_size=1024, max_blocks=max(1, min(64, S // L)))
+    blocks = plan_blocks(offsets=offsets, min_size=1024, multiple=L)
     B = len(blocks) - 1
     blk_of = np.repeat(np.arange(B), np.diff(blocks))
     order = np.lexsort((np.arange(S), -lengths, blk_of)).astype(np.int64)
