@@ -327,6 +327,32 @@ def test_unsupported_options_are_refused(lca_data):
 
 
 # --------------------------------------------------------------------- failures
+def test_kept_partition_buffers_give_fresh_results(lca_data):
+    # the LCA partitions' E-step keeps its posterior buffers per thread: partitions of
+    # other sizes run in turn (larger, smaller, larger again) must give what fresh
+    # buffers give, bit for bit
+    from emfast import mixture
+    rng = np.random.default_rng(5)
+    K, offsets, S = 3, np.arange(0, 15, 3, dtype=np.int64), 15
+    theta = [rng.dirichlet(np.ones(K)),
+             np.concatenate([rng.dirichlet(np.ones(3), size=K) for _ in range(5)], axis=1)]
+    states = [_lca_prepare(None, None, lca_data[a:b], None)[0]
+              for a, b in ((0, 3000), (0, 700), (700, 3000), (0, 3000))]
+    mixture._kept.__dict__.clear()
+    for st in states:
+        got, ll = _lca_part_estep((offsets, S, 1), st, theta)
+        _, _, _, wc, ic, total, _ = mixture._lca_kernel(st[0], st[1], theta, offsets, S, True, 1)
+        assert np.array_equal(got[0], wc) and np.array_equal(got[1], ic.T) and ll == total
+    assert mixture._kept.lca[0].shape[0] == states[0][0].shape[0]
+    # above the cap, no buffer is kept
+    old = mixture._KEEP_PART_BUFFERS
+    try:
+        mixture._KEEP_PART_BUFFERS = 10
+        assert mixture._partition_buffers(100, K) is None
+    finally:
+        mixture._KEEP_PART_BUFFERS = old
+
+
 def test_worker_killed_mid_fit(clusters, lca_data):
     """A worker process dies after iteration 2: its partitions are recomputed from their
     graph and the fit ends where the undisturbed fit ends."""

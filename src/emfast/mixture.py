@@ -8,6 +8,7 @@ marginalised (skipped), which is the ignorable (MAR) fit.
 from __future__ import annotations
 
 import numbers
+import threading
 import warnings
 from functools import partial as _partial
 
@@ -129,12 +130,38 @@ def _lca_prepare(columns, n_categories, part, lengths):
     return compressed_state(codes), (codes.shape[1], codes.shape[0], n_obs, seen)
 
 
+#: Largest posterior / log-likelihood / status buffers kept per thread for the
+#: partitions' E-steps (bytes); larger partitions allocate them per call.
+_KEEP_PART_BUFFERS = 256 << 20
+_kept = threading.local()
+
+
+def _partition_buffers(n, K):
+    """The kernel's (n, K) posterior, (n,) log-likelihood and (n,) status buffers for one
+    partition's E-step, kept per thread, or None above :data:`_KEEP_PART_BUFFERS`.
+
+    A worker thread runs the partitions of its block one after the other, every
+    iteration; a local fit allocates its buffers once per fit. Fresh arrays of tens of
+    MB per partition and iteration cost page faults, and more so in a dask worker, whose
+    ``MALLOC_TRIM_THRESHOLD_`` (set by the nanny) returns freed memory to the system at
+    once: a 1.25-million-row partition's E-step took 122-149 ms in a worker with fresh
+    buffers, 112 ms with kept ones (and 114 ms in the client process).
+    """
+    if n * (8 * K + 12) > _KEEP_PART_BUFFERS:
+        return None
+    buf = getattr(_kept, "lca", None)
+    if buf is None or buf[0].shape[0] < n or buf[0].shape[1] != K:
+        buf = _kept.lca = (np.empty((n, K)), np.empty(n), np.empty(n, dtype=np.int32))
+    return buf[0][:n], buf[1][:n], buf[2][:n]
+
+
 def _lca_part_estep(static, state, theta):
     """One partition's latent class E-step: ([weight counts, item counts (K, S)], ll)."""
     offsets, S, n_jobs = static
     rows, row_w, first = state
+    out = _partition_buffers(rows.shape[0], np.shape(theta[0])[0])
     _, _, status, wc, ic, total, n_bad = _lca_kernel(rows, row_w, theta, offsets, S, True,
-                                                     check_n_jobs(n_jobs))
+                                                     check_n_jobs(n_jobs), out=out)
     if n_bad:
         raise_for_status(status, lambda u: _zero_row_message(int(first[u]), rows[u]))
     return [wc, ic.T], total
