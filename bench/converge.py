@@ -487,6 +487,7 @@ def main(argv=None):
             continue
         case = make()
         capped = None      # a peer run stopped by the time cap at a looser tol
+        capped_tol = None
         for tol in sorted(args.tols, reverse=True):
             plain, sq = _fit_twice(case, tol)
             peer = None

@@ -51,7 +51,6 @@ import json
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import warnings

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 import functools
-import itertools
 import math
 
 import numpy as np

@@ -15,7 +15,7 @@ Conventions (DESIGN.md, "Data conventions"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numbers
 import threading
-import warnings
 from functools import partial as _partial
 
 import numpy as np
