@@ -338,17 +338,22 @@ def test_kept_partition_buffers_give_fresh_results(lca_data):
              np.concatenate([rng.dirichlet(np.ones(3), size=K) for _ in range(5)], axis=1)]
     states = [_lca_prepare(None, None, lca_data[a:b], None)[0]
               for a, b in ((0, 3000), (0, 700), (700, 3000), (0, 3000))]
-    mixture._kept.__dict__.clear()
+    from emfast import kernels
+    kernels._local.__dict__.clear()
+    arenas = []
     for st in states:
         got, ll = _lca_part_estep((offsets, S, 1), st, theta)
         _, _, _, wc, ic, total, _ = mixture._lca_kernel(st[0], st[1], theta, offsets, S, True, 1)
         assert np.array_equal(got[0], wc) and np.array_equal(got[1], ic.T) and ll == total
-    assert mixture._kept.lca[0].shape[0] == states[0][0].shape[0]
+        arenas.append(kernels._local.arena)
+    # the first (largest) partition's arena serves all the others
+    assert all(a is arenas[0] for a in arenas)
     # above the cap, no buffer is kept
     old = mixture._KEEP_PART_BUFFERS
     try:
         mixture._KEEP_PART_BUFFERS = 10
-        assert mixture._partition_buffers(100, K) is None
+        post, _, _ = mixture._partition_buffers(100, K)
+        assert not np.shares_memory(post, arenas[0]) and kernels._local.arena is arenas[0]
     finally:
         mixture._KEEP_PART_BUFFERS = old
 

@@ -47,7 +47,7 @@ def test_normalize_huge_and_tiny():
 
 
 def _normalize_general(c, a, clip):
-    """The general path of normalize, written out: what the fast path must equal."""
+    """What normalize computes, written out: its unguarded common path must equal it."""
     t = np.asarray(c, float) + np.asarray(a, float)
     if clip:
         t = np.maximum(t, 0.0)
@@ -70,7 +70,11 @@ def test_normalize_fast_path_is_bit_identical_and_falls_back(clip):
             want = _normalize_general(c, a, clip)
             assert got.shape == want.shape and np.array_equal(got, want)
             assert np.isfinite(got).all()
-    # near the float64 maximum the fast path steps aside: same answer as before
+    # a pseudocount that widens the child axis by broadcasting
+    c = np.array([[2.0], [0.0]])
+    a = np.array([0.5, 1.0, 0.0])
+    assert np.array_equal(em.normalize(c, a, clip=clip), _normalize_general(c, a, clip))
+    # near the float64 maximum the guarded steps take over: same answer as before
     out = em.normalize(np.array([[1.7e308, 1.7e308, 1.0]]))
     np.testing.assert_allclose(out, [[0.5, 0.5, 0.0]], atol=1e-300)
     # bad values still reach the general path's messages

@@ -97,6 +97,8 @@ def draw_categorical(rng: np.random.Generator, probs, u=None) -> np.ndarray:
 def raise_for_status(status, describe: Callable[[int], str]) -> None:
     """The one status -> ValueError helper: kernels write a status per row / sequence (0 =
     ok); the first nonzero entry ``k`` becomes ``ValueError(describe(k))``."""
+    if not status.any():            # the common case: one pass, no index array
+        return
     bad = np.flatnonzero(status)
     if bad.size:
         raise ValueError(describe(int(bad[0])))

@@ -134,11 +134,13 @@ def format_bytes(n: float) -> str:
     return f"{n:.3g} PiB"  # pragma: no cover
 
 
-def check_memory(nbytes, what: str) -> int:
+def check_memory(nbytes, what: str, budget: int | None = None) -> int:
     """Refuse an allocation of ``nbytes`` above the ``max_memory`` budget.
 
     The one place where emfast checks a size before allocating. ``what`` names
-    the array and why it is needed (it goes into the message).
+    the array and why it is needed (it goes into the message). ``budget`` (bytes)
+    is the budget to check against when the caller has already resolved it (a
+    ``max_memory=`` argument of its own); by default the current ``max_memory``.
 
     Raises
     ------
@@ -146,7 +148,8 @@ def check_memory(nbytes, what: str) -> int:
         ``"<what> needs 7.45 GiB, more than the memory budget max_memory=6 GiB; ..."``.
     """
     nbytes = int(nbytes)
-    budget = get_config()["max_memory"]
+    if budget is None:
+        budget = get_config()["max_memory"]
     if nbytes > budget:
         raise ValueError(
             f"{what} needs {format_bytes(nbytes)}, more than the memory budget "

@@ -27,7 +27,7 @@ import numpy as np
 from . import _kernels
 from ._base import check_n_jobs, raise_for_status
 from ._blocks import plan_blocks
-from ._config import check_memory, config_context, get_config
+from ._config import check_memory, get_config
 from .data import check_lengths
 from .em import check_table
 
@@ -145,8 +145,6 @@ def _check_frame(frame, name):
 
 
 def _raise_status(status, bad_t, offsets, what):
-    if not status.any():
-        return
     raise_for_status(status, lambda s_: (
         f"Sequence {s_} has probability 0 at t={int(bad_t[s_])} (row "
         f"{int(offsets[s_]) + int(bad_t[s_])} of X) under every state: {what}"))
@@ -171,12 +169,13 @@ _KEEP_SCRATCH = 64 << 20
 _local = threading.local()
 
 
-def _scratch(n_rows, n):
+def _scratch(n_rows, n, keep=None):
     """Like ``_slab(n_rows, n, zero=False)`` (contents undefined: the kernels write
-    before they read), reusing this thread's previous arena when it is big enough."""
+    before they read), reusing this thread's previous arena when it is big enough.
+    Arenas up to ``keep`` bytes (default :data:`_KEEP_SCRATCH`) are kept."""
     width = ((n + 7) // 8) * 8 + 8
     size = n_rows * width + 8
-    if 8 * size > _KEEP_SCRATCH:
+    if 8 * size > (_KEEP_SCRATCH if keep is None else keep):
         return _slab(n_rows, n, zero=False)
     raw = getattr(_local, "arena", None)
     if raw is None or raw.size < size:
@@ -262,12 +261,10 @@ def _run(X, frame, offsets, start, trans, emitT, choff, n_jobs, *, counts, poste
     # fewer threads rather than another plan when the budget is short: the plan, hence
     # the result, never depends on the thread count
     n_threads = max(1, min(int(n_jobs), B, budget // max(need, 1)))
-    post_bytes = N * K * np.dtype(post_dtype).itemsize if posteriors else 0
-    if n_threads * need > budget or post_bytes > budget:
-        # check_memory words the refusal (against this call's budget)
-        with config_context(max_memory=budget):
-            check_memory(n_threads * need, f"HMM forward-backward scratch ({n_threads} thread(s))")
-            check_memory(post_bytes, f"posteriors ({N} x {K})")
+    check_memory(n_threads * need, f"HMM forward-backward scratch ({n_threads} thread(s))",
+                 budget)
+    if posteriors:
+        check_memory(N * K * np.dtype(post_dtype).itemsize, f"posteriors ({N} x {K})", budget)
     arena = _scratch(n_threads, need // 8)
     R = emitT.shape[0]
     ll = np.empty(S)

@@ -8,7 +8,6 @@ marginalised (skipped), which is the ignorable (MAR) fit.
 from __future__ import annotations
 
 import numbers
-import threading
 from functools import partial as _partial
 
 import numpy as np
@@ -25,6 +24,7 @@ from .data import (MISSING, NO_CARD_LIMIT as _BIG, ColumnCodec, _as_array, _is_d
                    refuse_label_columns)
 from .distributed import Partitions, is_partitioned
 from .em import check_table, dirichlet_log_prior, normalize
+from .kernels import _scratch
 from .missingness import augment_codes, check_mechanism
 
 __all__ = ["LatentClassModel", "latent_class_network"]
@@ -132,12 +132,12 @@ def _lca_prepare(columns, n_categories, part, lengths):
 #: Largest posterior / log-likelihood / status buffers kept per thread for the
 #: partitions' E-steps (bytes); larger partitions allocate them per call.
 _KEEP_PART_BUFFERS = 256 << 20
-_kept = threading.local()
 
 
 def _partition_buffers(n, K):
     """The kernel's (n, K) posterior, (n,) log-likelihood and (n,) status buffers for one
-    partition's E-step, kept per thread, or None above :data:`_KEEP_PART_BUFFERS`.
+    partition's E-step, carved from this thread's kept scratch arena
+    (``kernels._scratch``, kept up to :data:`_KEEP_PART_BUFFERS`).
 
     A worker thread runs the partitions of its block one after the other, every
     iteration; a local fit allocates its buffers once per fit. Fresh arrays of tens of
@@ -146,12 +146,10 @@ def _partition_buffers(n, K):
     once: a 1.25-million-row partition's E-step took 122-149 ms in a worker with fresh
     buffers, 112 ms with kept ones (and 114 ms in the client process).
     """
-    if n * (8 * K + 12) > _KEEP_PART_BUFFERS:
-        return None
-    buf = getattr(_kept, "lca", None)
-    if buf is None or buf[0].shape[0] < n or buf[0].shape[1] != K:
-        buf = _kept.lca = (np.empty((n, K)), np.empty(n), np.empty(n, dtype=np.int32))
-    return buf[0][:n], buf[1][:n], buf[2][:n]
+    w = n * K + n + (n + 1) // 2                 # doubles: posteriors, loglik, int32 status
+    raw = _scratch(1, w, keep=_KEEP_PART_BUFFERS)[0]
+    return (raw[:n * K].reshape(n, K), raw[n * K:n * K + n],
+            raw[n * K + n:w].view(np.int32)[:n])
 
 
 def _lca_part_estep(static, state, theta):
