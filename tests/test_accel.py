@@ -190,6 +190,34 @@ def test_run_em_stopping_rules(rng):
         run_em(estep, mstep, theta0, accelerate="anderson")
 
 
+def test_squarem_tol_tests_each_em_step_against_its_source(rng, proposals):
+    # with acceleration the tol test compares an EM point with the point it was computed
+    # from (as plain EM does), never a kept extrapolation with its base: check it from the
+    # parameters every E-step saw
+    estep0, mstep, theta0, n = _coin_problem(rng)
+    seen = []
+
+    def estep(theta):
+        seen.append([t.copy() for t in theta])
+        return estep0(theta)
+    tol = 1e-9
+    res = run_em(estep, mstep, theta0, max_iter=10_000, tol=tol, scale=n,
+                 accelerate="squarem")
+    assert res.stop_reason == "tol" and res.accel_stats["accepted"] > 0
+    at = [seen[k - 1] for k in res.history_n_estep]     # the θ of each history entry
+    marks = list(res.history_iterates)
+    assert marks[0] == 0
+    for i in range(1, len(at)):
+        em_point = [np.asarray(t) for t in mstep(estep0(at[i - 1])[0])]
+        is_em = all(np.array_equal(a, b) for a, b in zip(at[i], em_point))
+        assert is_em == (i in marks), i
+    assert len(at) - len(marks) == res.accel_stats["accepted"]
+    gains = [(res.history[m] - res.history[m - 1]) / n for m in marks[1:]]
+    assert gains[-1] < tol and min(gains[:-1]) >= tol
+    assert res.log_likelihood == estep0(res.theta)[1]
+    _check_proposals(proposals)
+
+
 def test_run_em_squarem_budget_and_callback(rng, proposals):
     estep, mstep, theta0, n = _coin_problem(rng)
     res = run_em(estep, mstep, theta0, max_iter=1, tol=1e-12, scale=n, accelerate="squarem")

@@ -84,9 +84,10 @@ class Squarem:
     when it returns a proposal, evaluate it and call :meth:`accept` (its objective
     is >= that of the last accepted point) or :meth:`reject` (then evaluate the
     EM iterate); otherwise evaluate the EM iterate. After each call, :attr:`new_base` says whether the current
-    point (the EM iterate just given, or θ2 after a rejection) ends an
-    iteration of the accelerated scheme: the driver's convergence tests compare
-    successive such points.
+    point (the EM iterate just given, or θ2 after a rejection) is a base of
+    the scheme, one that the next proposal extrapolates from. (The driver's
+    convergence tests do not use it: they compare each EM point with the
+    point it was computed from, see :func:`emfast.run_em`.)
 
     Parameters
     ----------
