@@ -10,6 +10,9 @@ Sections (each prints a table):
    rows, LVEDVOLUME hidden) and a categorical HMM (S sequences x L steps, K = 8,
    8 symbols, 10 % missing). The partitions are generated on the workers from seeds
    (nothing is shipped from the client), validated and row-compressed there once.
+   ``--clusters both`` (default) keeps both clusters up and alternates their E-steps
+   (same background load; the idle cluster costs the measured one a little CPU),
+   ``--clusters one-at-a-time`` runs one cluster at a time, ``--rounds`` times each.
 2. overhead: E-step time with P tiny partitions (100 rows) on 2 workers, for several P;
    the least-squares line t = a + b P gives the fixed overhead per iteration a
    (scheduling, sending θ, the reduction, the result) and the cost per partition b.
@@ -173,53 +176,79 @@ def cluster(n_workers):
     return lc, Client(lc, set_as_default=False)
 
 
+def _scaling_runs(f, args, clients, repeats, runs):
+    """Prepare family ``f``'s partitions on each client ({n_workers: client}), then run
+    ``repeats`` E-steps on each, alternated; append wall / block CPU times to ``runs``."""
+    prep, part_estep, static, theta = SETUP[f]()
+    parts, lengths = family_parts(f, args, args.partitions)
+    esteps, engines = {}, {}
+    try:
+        for w, client in clients.items():
+            t0 = time.perf_counter()
+            engines[w] = edist.PartitionedEStep(
+                edist.Partitions(parts, lengths=lengths, client=client), prep)
+            esteps[w] = engines[w].estep(part_estep, static)
+            esteps[w](theta)                            # warm: static on the workers
+            print(f"  {f}: {w} worker(s) prepared in {time.perf_counter() - t0:.1f} s",
+                  flush=True)
+        for _ in range(repeats):
+            for w in clients:
+                t = time.perf_counter()
+                esteps[w](theta)
+                wall = time.perf_counter() - t
+                bt = engines[w].block_times
+                runs[w]["wall"].append(wall)
+                runs[w]["cpu"].append(sum(c for _, c in bt))
+                runs[w]["cmax"].append(max(c for _, c in bt))
+                runs[w]["rest"].append(wall - max(x for x, _ in bt))
+    finally:
+        for e in engines.values():
+            e.close()
+
+
 def section_scaling(args):
     print(f"\n## 1. scaling: s per E-step (median of {args.repeats}; best in brackets), "
-          f"P = {args.partitions} partitions")
+          f"P = {args.partitions} partitions, clusters: {args.clusters}")
     print(f"workloads: LCA {args.rows:,} rows x {J} items, ALARM {args.bn_rows:,} rows, "
           f"HMM {args.seqs:,} sequences x {args.seq_len} steps (K={K_HMM}, M={M_HMM})")
     results = {f: {} for f in args.families}
     for f in args.families:
         results[f]["local"] = local_estep(f, args, args.repeats)
         print(f"  {f}: local 1 thread {results[f]['local'][0]:.3f} s", flush=True)
-    # both clusters up at once, the E-steps alternated between them (1, 2, 1, 2, ...) so
-    # that both see the same background load; medians of the alternated runs
-    clusters = {w: cluster(w) for w in (1, 2)}
-    try:
-        for f in args.families:
-            prep, part_estep, static, theta = SETUP[f]()
-            parts, lengths = family_parts(f, args, args.partitions)
-            esteps, engines = {}, {}
-            for w, (_, client) in clusters.items():
-                t0 = time.perf_counter()
-                engines[w] = edist.PartitionedEStep(
-                    edist.Partitions(parts, lengths=lengths, client=client), prep)
-                esteps[w] = engines[w].estep(part_estep, static)
-                esteps[w](theta)                        # warm: static on the workers
-                print(f"  {f}: {w} worker(s) prepared in {time.perf_counter() - t0:.1f} s",
-                      flush=True)
-            runs = {w: {"wall": [], "cpu": [], "cmax": [], "rest": []} for w in clusters}
-            for _ in range(args.repeats):
-                for w in clusters:
-                    t = time.perf_counter()
-                    esteps[w](theta)
-                    wall = time.perf_counter() - t
-                    bt = engines[w].block_times
-                    runs[w]["wall"].append(wall)
-                    runs[w]["cpu"].append(sum(c for _, c in bt))
-                    runs[w]["cmax"].append(max(c for _, c in bt))
-                    runs[w]["rest"].append(wall - max(x for x, _ in bt))
-            for w in clusters:
-                r = runs[w]
-                results[f][w] = (statistics.median(r["wall"]), min(r["wall"]),
-                                 statistics.median(r["cpu"]), statistics.median(r["cmax"]),
-                                 statistics.median(r["rest"]))
-                engines[w].close()
-                print(f"  {f}: {w} worker(s) {results[f][w][0]:.3f} s", flush=True)
-    finally:
-        for lc, client in clusters.values():
-            client.close()
-            lc.close()
+    runs = {f: {w: {"wall": [], "cpu": [], "cmax": [], "rest": []} for w in (1, 2)}
+            for f in args.families}
+    if args.clusters == "both":
+        # both clusters up at once, the E-steps alternated between them (1, 2, 1, 2, ...)
+        # so that both see the same background load; medians of the alternated runs
+        # (the idle cluster's processes then cost the measured one CPU: docs/distributed.md)
+        clusters = {w: cluster(w) for w in (1, 2)}
+        try:
+            for f in args.families:
+                _scaling_runs(f, args, {w: c for w, (_, c) in clusters.items()},
+                              args.repeats, runs[f])
+        finally:
+            for lc, client in clusters.values():
+                client.close()
+                lc.close()
+    else:
+        # one cluster at a time (1 worker, then 2 workers, ``--rounds`` times): no idle
+        # cluster beside the measured one, but the two are measured minutes apart
+        for rnd in range(args.rounds):
+            for w in (1, 2):
+                lc, client = cluster(w)
+                try:
+                    for f in args.families:
+                        _scaling_runs(f, args, {w: client}, args.repeats, runs[f])
+                finally:
+                    client.close()
+                    lc.close()
+    for f in args.families:
+        for w in (1, 2):
+            r = runs[f][w]
+            results[f][w] = (statistics.median(r["wall"]), min(r["wall"]),
+                             statistics.median(r["cpu"]), statistics.median(r["cmax"]),
+                             statistics.median(r["rest"]))
+            print(f"  {f}: {w} worker(s) {results[f][w][0]:.3f} s", flush=True)
     print("\nwall s per E-step, median (best); CPU = summed CPU time of the block tasks "
           "(median); 'own cores' = (1-worker block CPU + its time outside the block) / "
           "(largest 2-worker block CPU + time outside the blocks): the speed-up if each "
@@ -367,6 +396,11 @@ def main():
     ap.add_argument("--ooc-threads", type=int, default=2)
     ap.add_argument("--ooc-dir", help="keep the Parquet files here (reused when present)")
     ap.add_argument("--ooc-family", choices=["lca", "bn"], default="lca")
+    ap.add_argument("--clusters", choices=["both", "one-at-a-time"], default="both",
+                    help="scaling: keep the 1- and 2-worker clusters up together and "
+                         "alternate their E-steps, or run one cluster at a time")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="scaling with --clusters one-at-a-time: 1-then-2-worker rounds")
     ap.add_argument("--sections", nargs="+", default=["scaling", "overhead", "ooc"])
     ap.add_argument("--ooc-child", help=argparse.SUPPRESS)
     ap.add_argument("--iters", type=int, default=3, help=argparse.SUPPRESS)
