@@ -140,7 +140,14 @@ class Squarem:
 
     def start(self, theta) -> None:
         """The first base: the starting parameters."""
+        self._shapes = [np.shape(t) for t in theta]
+        sizes = [math.prod(sh) for sh in self._shapes]
+        self._ends = np.cumsum(sizes, dtype=np.int64)
+        self._starts = self._ends - np.asarray(sizes, dtype=np.int64)
+        # first entry of each non-empty table: the segments of np.add.reduceat
+        self._seg = self._starts[np.asarray(sizes, dtype=np.int64) > 0]
         self._pts = [theta]
+        self._flat = [_flat(theta)]
         self._restart = False
         self.new_base = False
 
@@ -153,29 +160,32 @@ class Squarem:
         the driver evaluates it only if the proposal is rejected.
         """
         self.new_base = False
+        shapes = [np.shape(t) for t in theta]
+        if shapes != self._shapes:
+            raise ValueError(
+                "SQUAREM needs the M-step to return tables of the same shapes as the "
+                f"parameters it started from; got {shapes} after {self._shapes}.")
+        # All tables as one vector: the arithmetic per entry is that of table by table,
+        # and a cycle costs a fixed few dozen numpy calls whatever the number of tables
+        # (small models run an E-step in ~0.1 ms; per-table calls made SQUAREM slower
+        # than plain EM on them). Each point is flattened once.
+        flat = _flat(theta)
         if self._restart:                 # F(θ') after a kept proposal: the new base
-            self._pts = [theta]
+            self._pts, self._flat = [theta], [flat]
             self._restart = False
             self.new_base = True
             return None
-        base = self._pts[0]
-        if len(theta) != len(base) or any(np.shape(a) != np.shape(b)
-                                          for a, b in zip(theta, base)):
-            raise ValueError(
-                "SQUAREM needs the M-step to return tables of the same shapes as the "
-                f"parameters it started from; got {[np.shape(t) for t in theta]} after "
-                f"{[np.shape(t) for t in base]}.")
         self._pts.append(theta)
+        self._flat.append(flat)
         if len(self._pts) < 3:
             return None
-        t0, t1, t2 = self._pts
-        self._pts = [t2]                  # next base unless a proposal is kept
+        t0, t1, t2 = self._flat
+        self._pts, self._flat = [self._pts[2]], [t2]    # next base unless a proposal is kept
         self.new_base = True
         self.stats["cycles"] += 1
-        r = [b - a for a, b in zip(t0, t1)]
-        v = [c - 2.0 * b + a for a, b, c in zip(t0, t1, t2)]
-        sr2 = math.fsum(float(np.vdot(x, x)) for x in r)
-        sv2 = math.fsum(float(np.vdot(x, x)) for x in v)
+        r = t1 - t0
+        v = t2 - 2.0 * t1 + t0
+        sr2, sv2 = float(r @ r), float(v @ v)
         alpha = math.sqrt(sr2 / sv2) if sv2 > 0.0 else (math.inf if sr2 > 0.0 else 1.0)
         alpha = max(1.0, min(self.step_max, alpha))
         self._alpha = alpha
@@ -183,18 +193,21 @@ class Squarem:
             self.stats["plain"] += 1
             self._update_cap(kept=True)
             return None
+        seg = self._seg
+        tot2 = np.add.reduceat(t2, seg) if seg.size else None
         a = alpha
         for k in range(self.max_shrink + 1):
-            cand = [x0 + (2.0 * a) * dr + (a * a) * dv for x0, dr, dv in zip(t0, r, v)]
-            if _feasible(cand, t1, t2):
+            cand = t0 + (2.0 * a) * r + (a * a) * v
+            if _feasible(cand, t1, t2, seg, tot2):
                 if k:
                     self.stats["shrunk"] += 1
                 self._used = a
                 self.stats["proposed"] += 1
                 self.new_base = False     # decided by accept / reject
-                return cand
+                return [cand[i:j].reshape(sh)
+                        for i, j, sh in zip(self._starts, self._ends, shapes)]
             if k == 0 and self.shrink == "boundary":
-                a = _largest_feasible(t0, t2, r, v, a)
+                a = _largest_feasible([t0], [t2], [r], [v], a)
             else:
                 a = 1.0 + 0.5 * (a - 1.0)
             if a <= 1.0 + 1e-12:
@@ -240,21 +253,29 @@ class Squarem:
 SUM_RTOL = 1e-10
 
 
-def _feasible(cand, t1, t2) -> bool:
-    """Every entry finite and in [0, 1]; positive cells of θ2 stay positive; cells the
-    EM map set to 0 (0 in θ1 and θ2) stay 0; each table's total as in θ2."""
-    for x, b, c in zip(cand, t1, t2):
-        if not np.all((x >= 0.0) & (x <= 1.0)):          # False for NaN too
-            return False
-        tot = float(c.sum())
-        if abs(float(x.sum()) - tot) > SUM_RTOL * max(tot, 1.0):
-            return False
-        if np.any((c > 0.0) & (x <= 0.0)):
-            return False
-        if np.any((b == 0.0) & (c == 0.0) & (x != 0.0)):
-            return False
-    return True
+def _flat(theta):
+    """The tables of ``theta`` as one float64 vector (a copy)."""
+    return np.concatenate([np.ravel(t) for t in theta]) if theta else np.empty(0)
 
+
+def _feasible(cand, t1, t2, seg, tot2) -> bool:
+    """On the tables as one vector (``seg``: first entry of each non-empty table,
+    ``tot2``: their totals in θ2): every entry finite and in [0, 1]; positive cells of
+    θ2 stay positive; cells the EM map set to 0 (0 in θ1 and θ2) stay 0; each table's
+    total as in θ2."""
+    if cand.size == 0:
+        return True
+    if not (cand.min() >= 0.0 and cand.max() <= 1.0):      # False for NaN too
+        return False
+    if tot2 is not None:
+        tot = np.add.reduceat(cand, seg)
+        if (np.abs(tot - tot2) > SUM_RTOL * np.maximum(tot2, 1.0)).any():
+            return False
+    if ((t2 > 0.0) & (cand <= 0.0)).any():
+        return False
+    if ((t1 == 0.0) & (t2 == 0.0) & (cand != 0.0)).any():
+        return False
+    return True
 
 
 def _largest_feasible(t0, t2, r, v, alpha_max):
