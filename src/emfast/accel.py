@@ -255,7 +255,7 @@ SUM_RTOL = 1e-10
 
 def _flat(theta):
     """The tables of ``theta`` as one float64 vector (a copy)."""
-    return np.concatenate([np.ravel(t) for t in theta]) if theta else np.empty(0)
+    return np.concatenate(theta, axis=None) if theta else np.empty(0)   # axis=None: ravelled
 
 
 def _feasible(cand, t1, t2, seg, tot2) -> bool:
