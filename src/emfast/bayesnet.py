@@ -336,7 +336,7 @@ class BayesianNetwork(EMFitMixin):
             Stop each initialisation after this many seconds (``stop_reason_ ==
             "max_time"``; not converged).
         param_tol : float, optional
-            Also stop when an iteration changes no CPT entry by more than this
+            Also stop when an EM step changes no CPT entry by more than this
             (absolute; ``stop_reason_ == "param_tol"``).
 
         Returns

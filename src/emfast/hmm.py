@@ -154,7 +154,7 @@ class CategoricalHMM(EMFitMixin, BaseEstimator):
     max_time : float, optional
         Stop after this many seconds (``stop_reason_ == "max_time"``).
     param_tol : float, optional
-        Also stop when an iteration changes no parameter by more than this
+        Also stop when an EM step changes no parameter by more than this
         (``stop_reason_ == "param_tol"``).
 
     Attributes

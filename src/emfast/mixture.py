@@ -245,7 +245,7 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         Stop each initialisation after this many seconds (``stop_reason_ ==
         "max_time"``; not converged).
     param_tol : float, optional
-        Also stop when an iteration changes no parameter by more than this
+        Also stop when an EM step changes no parameter by more than this
         (absolute; ``stop_reason_ == "param_tol"``).
 
     Attributes
