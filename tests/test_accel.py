@@ -29,7 +29,7 @@ def proposals(monkeypatch):
     orig = Squarem.propose
 
     def propose(self, theta):
-        pts = list(self._pts) + [theta]
+        pts = [self.tables(f) for f in self._flat] + [theta]
         cand = orig(self, theta)
         if cand is not None:
             seen.append((cand, pts[-3:]))

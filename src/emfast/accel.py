@@ -129,7 +129,7 @@ class Squarem:
         self.mstep = float(mstep)
         self.shrink = shrink
         self.max_shrink = int(max_shrink)
-        self._pts: list = []
+        self._flat: list = []             # the points of the cycle so far, flattened
         self._restart = False
         self._alpha = 1.0
         self._used = 1.0
@@ -146,7 +146,6 @@ class Squarem:
         self._starts = self._ends - np.asarray(sizes, dtype=np.int64)
         # first entry of each non-empty table: the segments of np.add.reduceat
         self._seg = self._starts[np.asarray(sizes, dtype=np.int64) > 0]
-        self._pts = [theta]
         self._flat = [_flat(theta)]
         self._restart = False
         self.new_base = False
@@ -171,16 +170,15 @@ class Squarem:
         # than plain EM on them). Each point is flattened once.
         flat = _flat(theta)
         if self._restart:                 # F(θ') after a kept proposal: the new base
-            self._pts, self._flat = [theta], [flat]
+            self._flat = [flat]
             self._restart = False
             self.new_base = True
             return None
-        self._pts.append(theta)
         self._flat.append(flat)
-        if len(self._pts) < 3:
+        if len(self._flat) < 3:
             return None
         t0, t1, t2 = self._flat
-        self._pts, self._flat = [self._pts[2]], [t2]    # next base unless a proposal is kept
+        self._flat = [t2]                 # next base unless a proposal is kept
         self.new_base = True
         self.stats["cycles"] += 1
         r = t1 - t0
@@ -204,8 +202,7 @@ class Squarem:
                 self._used = a
                 self.stats["proposed"] += 1
                 self.new_base = False     # decided by accept / reject
-                return [cand[i:j].reshape(sh)
-                        for i, j, sh in zip(self._starts, self._ends, shapes)]
+                return self.tables(cand)
             if k == 0 and self.shrink == "boundary":
                 a = _largest_feasible([t0], [t2], [r], [v], a)
             else:
@@ -215,6 +212,10 @@ class Squarem:
         self.stats["infeasible"] += 1
         self._update_cap(kept=False)
         return None
+
+    def tables(self, flat):
+        """A flat vector of this run's layout as the list of tables (views of ``flat``)."""
+        return [flat[i:j].reshape(sh) for i, j, sh in zip(self._starts, self._ends, self._shapes)]
 
     def accept(self) -> None:
         """The last proposal was kept: the next EM iterate, F(θ'), becomes the base."""
