@@ -41,10 +41,16 @@ def clusters():
 
 
 def _client(clusters, where):
-    return None if where == "local" else clusters[where][1]
+    return None if where == "local" else clusters[where.split("-")[0]][1]
 
 
-WHERE = ["local", "threads", "processes"]
+def _opts(clusters, where):
+    """partitions() options for a place: local, a threaded or process cluster (actors),
+    or "processes-tasks": the process cluster with one task per block and iteration."""
+    return dict(client=_client(clusters, where), actors=not where.endswith("-tasks"))
+
+
+WHERE = ["local", "threads", "processes", "processes-tasks"]
 
 
 def _close(a, b, rtol=RTOL):
@@ -103,7 +109,7 @@ def _lca(**kw):
 def test_lca_partitioned_equals_local(clusters, lca_data, where):
     local = _lca().fit(lca_data)
     X = edist.partitions(da.from_array(lca_data, chunks=(700, -1)),
-                         client=_client(clusters, where), fan_in=3)
+                         **_opts(clusters, where), fan_in=3)
     dist = _lca().fit(X)
     assert dist.n_iter_ == local.n_iter_
     assert _close(dist.weights_, local.weights_)
@@ -116,8 +122,7 @@ def test_lca_partitioned_equals_local(clusters, lca_data, where):
 @pytest.mark.parametrize("where", WHERE)
 def test_bn_partitioned_equals_local(clusters, bn_net, bn_data, where):
     local = bn_net.copy().fit(bn_data, random_state=1)
-    X = edist.partitions(da.from_array(bn_data, chunks=(500, -1)),
-                         client=_client(clusters, where))
+    X = edist.partitions(da.from_array(bn_data, chunks=(500, -1)), **_opts(clusters, where))
     dist = bn_net.copy().fit(X, random_state=1)
     assert dist.n_iter_ == local.n_iter_
     for v in bn_net.variables:
@@ -131,7 +136,7 @@ def test_hmm_partitioned_equals_local(clusters, hmm_data, where):
     local = em.CategoricalHMM(3, n_iter=40, random_state=0).fit(X, lengths)
     dX = da.from_array(X, chunks=(_seq_chunks(lengths, 4),))
     dist = em.CategoricalHMM(3, n_iter=40, random_state=0).fit(
-        edist.partitions(dX, lengths, client=_client(clusters, where)))
+        edist.partitions(dX, lengths, **_opts(clusters, where)))
     assert dist.monitor_.iter == local.monitor_.iter
     for a, b in ((dist.startprob_, local.startprob_), (dist.transmat_, local.transmat_),
                  (dist.emissionprob_, local.emissionprob_)):
@@ -322,6 +327,8 @@ def test_unsupported_options_are_refused(lca_data):
         em.LatentClassModel(2, missingness=em.MCAR()).fit(X)
     with pytest.raises(ValueError, match="scheduler must be"):
         edist.partitions(X, scheduler="processes")
+    with pytest.raises(TypeError, match="actors must be True or False"):
+        edist.partitions(X, actors="yes")
     with pytest.raises(TypeError, match="takes a dask array"):
         edist.partitions(lca_data)
 
@@ -358,33 +365,68 @@ def test_kept_partition_buffers_give_fresh_results(lca_data):
         mixture._KEEP_PART_BUFFERS = old
 
 
-def test_worker_killed_mid_fit(clusters, lca_data):
-    """A worker process dies after iteration 2: its partitions are recomputed from their
-    graph and the fit ends where the undisturbed fit ends."""
+def _slow_estep(static, state, theta):
+    """The latent class partition E-step, taking a second longer while a flag file
+    exists (so that a worker can be killed while an E-step call is in flight)."""
+    flag, real = static
+    if os.path.exists(flag):
+        import time
+        time.sleep(1.0)
+    return _lca_part_estep(real, state, theta)
+
+
+@pytest.mark.parametrize("mode", ["between-actors", "between-tasks", "during-actors"])
+def test_worker_killed_mid_fit(clusters, lca_data, tmp_path, mode):
+    """A worker process dies after iteration 2 (``between``) or while the third E-step
+    runs on it (``during``): its partitions (and its actor) are lost, the scheduler
+    recomputes the partitions from their graph, the iteration runs again, and the fit
+    ends where the undisturbed fit ends."""
+    import threading
+
+    when, how = mode.split("-")
     cluster, client = clusters["processes"]
-    X = edist.partitions(da.from_array(lca_data, chunks=(500, -1)), client=client)
+    X = edist.partitions(da.from_array(lca_data, chunks=(500, -1)), client=client,
+                         actors=how == "actors")
     K, cards = 2, [3] * lca_data.shape[1]
     offsets = np.array([0, 3, 6, 9, 12], dtype=np.int64)
+    flag = str(tmp_path / "slow")
     model = _lca()
 
     def fit(kill):
         engine = edist.PartitionedEStep(X, functools.partial(_lca_prepare, None, None))
-        estep = engine.estep(_lca_part_estep, (offsets, 15, 1))
+        estep = engine.estep(_slow_estep, (flag, (offsets, 15, 1)))
         problem = model._problem_from(estep, len(lca_data), cards, K)
-        killed = []
+        killed, killers = [], []
+
+        def murder():
+            victim = sorted(client.scheduler_info()["workers"])[0]
+            pid = client.run(os.getpid, workers=[victim])[victim]
+            if when == "during":
+                import time
+                time.sleep(0.4)                     # the E-step call is in flight
+            os.kill(pid, signal.SIGKILL)
+            killed.append(victim)
+            _wait_for_workers(client, lambda ws: victim not in ws)
+            if os.path.exists(flag):
+                os.remove(flag)
 
         def callback(it, theta, ll):
             if kill and it == 2:
-                victim = sorted(client.scheduler_info()["workers"])[0]
-                pid = client.run(os.getpid, workers=[victim])[victim]
-                os.kill(pid, signal.SIGKILL)
-                killed.append(victim)
-                _wait_for_workers(client, lambda ws: victim not in ws)
+                if when == "between":
+                    murder()
+                else:
+                    open(flag, "w").close()
+                    killers.append(threading.Thread(target=murder))
+                    killers[-1].start()
 
         theta0 = problem.init(np.random.default_rng(0), 0)
         res = em.run_em(problem.estep, problem.mstep, theta0, max_iter=15, tol=0.0,
                         callback=callback)
+        for t in killers:
+            t.join()
         retries.append(engine.n_retries)
+        if how == "actors":
+            assert engine._actors is not None       # the actor path did run
         engine.close()
         return res, killed
 
@@ -392,13 +434,42 @@ def test_worker_killed_mid_fit(clusters, lca_data):
     calm, _ = fit(False)
     hit, killed = fit(True)
     assert killed                                   # a worker did die mid-fit
-    # the lost partitions are recomputed by the scheduler; an iteration whose tasks fail
-    # anyway is run again (at most `retries` times: test_iteration_retried_...)
+    # the lost partitions are recomputed by the scheduler; an iteration whose tasks (or
+    # actor calls) fail is run again (at most `retries` times)
     assert retries[0] == 0 and retries[1] <= X.retries
+    if how == "actors":
+        assert retries[1] >= 1                      # the dead actor's call did fail
     assert hit.n_iter == calm.n_iter == 15
     for a, b in zip(hit.theta, calm.theta):
         assert _close(a, b)
     _wait_for_workers(client, lambda ws: len(ws) == 2)     # the nanny restarted it
+
+
+def test_actor_call_lost_with_its_worker_is_not_waited_for_forever():
+    """A call in flight when its worker dies may never be answered (dask's actor proxy
+    waits on the actor's future and re-raises inside a callback); the engine's wait
+    polls the actors' futures and raises OSError (retried) once one has erred."""
+    class Call:                     # an actor call that is never answered
+        def result(self, timeout=None):
+            raise TimeoutError
+
+    class Fut:
+        def __init__(self, status):
+            self.status, self.key = status, "actor-1"
+
+    with pytest.raises(OSError, match="actor-1 was lost"):
+        edist._actor_result(Call(), [Fut("finished"), Fut("error")], poll=0.01)
+
+    class Slow:                     # answered on the third poll
+        n = 0
+
+        def result(self, timeout=None):
+            Slow.n += 1
+            if Slow.n < 3:
+                raise TimeoutError
+            return "counts"
+
+    assert edist._actor_result(Slow(), [Fut("finished")], poll=0.01) == "counts"
 
 
 def _wait_for_workers(client, ok, timeout=30.0):
