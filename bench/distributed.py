@@ -21,6 +21,17 @@ Sections (each prints a table):
    ``emfast.distributed.from_parquet(..., persist=False)`` on the local threaded
    scheduler (2 threads): every pass streams the files; peak RSS (``getrusage`` of the
    child, whole process) and seconds per pass.
+4. engines: on the same cluster (1 and 2 workers), E-steps of the same partitions with
+   the actor engine (one call per worker, the default) and the task engine (one task
+   per block: ``partitions(..., actors=False)``), alternated; medians and the median of
+   the paired ratios. Not in the default sections (run ``--sections engines``).
+5. workers: the overhead against the number of workers: E-steps of 2 tiny partitions
+   (100 LCA rows) per worker on LocalClusters of ``--workers`` worker processes (more
+   processes than cores: their event loops share the cores, so the slope per worker is
+   an upper bound of the cost a worker adds on a cluster with a core per worker), both
+   engines. Not in the default sections (``--sections workers``).
+
+``--engine`` picks the engine of sections 1 and 2 (default: actors).
 
 Run::
 
@@ -186,7 +197,8 @@ def _scaling_runs(f, args, clients, repeats, runs):
         for w, client in clients.items():
             t0 = time.perf_counter()
             engines[w] = edist.PartitionedEStep(
-                edist.Partitions(parts, lengths=lengths, client=client), prep)
+                edist.Partitions(parts, lengths=lengths, client=client,
+                                 actors=args.engine == "actors"), prep)
             esteps[w] = engines[w].estep(part_estep, static)
             esteps[w](theta)                            # warm: static on the workers
             print(f"  {f}: {w} worker(s) prepared in {time.perf_counter() - t0:.1f} s",
@@ -208,7 +220,7 @@ def _scaling_runs(f, args, clients, repeats, runs):
 
 def section_scaling(args):
     print(f"\n## 1. scaling: s per E-step (median of {args.repeats}; best in brackets), "
-          f"P = {args.partitions} partitions, clusters: {args.clusters}")
+          f"P = {args.partitions} partitions, clusters: {args.clusters}, engine: {args.engine}")
     print(f"workloads: LCA {args.rows:,} rows x {J} items, ALARM {args.bn_rows:,} rows, "
           f"HMM {args.seqs:,} sequences x {args.seq_len} steps (K={K_HMM}, M={M_HMM})")
     results = {f: {} for f in args.families}
@@ -270,14 +282,15 @@ def section_scaling(args):
 
 def section_overhead(args):
     print(f"\n## 2. overhead: tiny partitions (100 LCA rows each), 2 workers, median of "
-          f"{args.repeats_small} E-steps")
+          f"{args.repeats_small} E-steps, engine: {args.engine}")
     prep, part_estep, static, theta = lca_setup()
     lc, client = cluster(2)
     rows = []
     try:
         for P in args.overhead_parts:
             parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(P)]
-            engine = edist.PartitionedEStep(edist.Partitions(parts, client=client), prep)
+            engine = edist.PartitionedEStep(
+                edist.Partitions(parts, client=client, actors=args.engine == "actors"), prep)
             med, best = median_estep(engine, part_estep, static, theta, args.repeats_small)
             engine.close()
             rows.append((P, med, best))
@@ -295,6 +308,86 @@ def section_overhead(args):
     print(f"\nfit t = a + b P: fixed overhead a = {1e3 * a:.1f} ms per iteration, "
           f"b = {1e3 * b:.2f} ms per partition (target: a <= 50 ms, b <= 2 ms)")
     return a, b
+
+
+def section_engines(args):
+    print(f"\n## 4. engines: actors vs tasks on the same cluster, {args.repeats} alternated "
+          f"E-steps each, P = {args.partitions} partitions")
+    rows = []
+    for w in (1, 2):
+        lc, client = cluster(w)
+        try:
+            for f in args.families:
+                prep, part_estep, static, theta = SETUP[f]()
+                parts, lengths = family_parts(f, args, args.partitions)
+                engines = {a: edist.PartitionedEStep(
+                    edist.Partitions(parts, lengths=lengths, client=client, actors=a), prep)
+                    for a in (False, True)}
+                try:
+                    esteps = {a: e.estep(part_estep, static) for a, e in engines.items()}
+                    first = {a: es(theta) for a, es in esteps.items()}    # warm; same bits
+                    same = (first[True][1] == first[False][1]
+                            and all(np.array_equal(x, y)
+                                    for x, y in zip(first[True][0], first[False][0])))
+                    ts = {False: [], True: []}
+                    for r in range(args.repeats):
+                        for a in ((False, True) if r % 2 == 0 else (True, False)):
+                            t = time.perf_counter()
+                            esteps[a](theta)
+                            ts[a].append(time.perf_counter() - t)
+                finally:
+                    for e in engines.values():
+                        e.close()
+                ratio = statistics.median(x / y for x, y in zip(ts[False], ts[True]))
+                rows.append((f, w, statistics.median(ts[False]), statistics.median(ts[True]),
+                             ratio, same))
+                print(f"  {f}, {w} worker(s): tasks {statistics.median(ts[False]):.4f} s, "
+                      f"actors {statistics.median(ts[True]):.4f} s", flush=True)
+        finally:
+            client.close()
+            lc.close()
+    print("\n| workload | workers | tasks, s per E-step | actors | tasks / actors (median of "
+          "paired ratios) | same bits |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for f, w, a, b, r, same in rows:
+        print(f"| {f} | {w} | {a:.4f} | {b:.4f} | {r:.3f} | {same} |")
+    return rows
+
+
+def section_workers(args):
+    print(f"\n## 5. overhead against workers: 2 tiny partitions (100 LCA rows) per worker, "
+          f"median of {args.repeats_small} E-steps")
+    prep, part_estep, static, theta = lca_setup()
+    rows = []
+    for W in args.workers:
+        lc, client = cluster(W)
+        try:
+            client.wait_for_workers(W)
+            for actors in (True, False):
+                parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(2 * W)]
+                engine = edist.PartitionedEStep(
+                    edist.Partitions(parts, client=client, actors=actors), prep)
+                med, best = median_estep(engine, part_estep, static, theta, args.repeats_small)
+                engine.close()
+                rows.append((W, actors, med, best))
+                print(f"  {W} workers, {'actors' if actors else 'tasks'}: {1e3 * med:.1f} ms",
+                      flush=True)
+        finally:
+            client.close()
+            lc.close()
+    print("\n| workers | actors: ms per E-step (best) | tasks: ms per E-step (best) |")
+    print("| --- | --- | --- |")
+    for W in args.workers:
+        a = [r for r in rows if r[0] == W and r[1]][0]
+        t = [r for r in rows if r[0] == W and not r[1]][0]
+        print(f"| {W} | {1e3 * a[2]:.1f} ({1e3 * a[3]:.1f}) | {1e3 * t[2]:.1f} ({1e3 * t[3]:.1f}) |")
+    for actors in (True, False):
+        W = np.array([r[0] for r in rows if r[1] == actors], float)
+        t = np.array([r[2] for r in rows if r[1] == actors])
+        b, a = np.polyfit(W, t, 1)
+        print(f"{'actors' if actors else 'tasks'}: t = {1e3 * a:.1f} ms + {1e3 * b:.2f} ms per "
+              "worker (least squares)")
+    return rows
 
 
 def write_parquet(folder, family, n_rows, per_file):
@@ -401,7 +494,13 @@ def main():
                          "alternate their E-steps, or run one cluster at a time")
     ap.add_argument("--rounds", type=int, default=2,
                     help="scaling with --clusters one-at-a-time: 1-then-2-worker rounds")
-    ap.add_argument("--sections", nargs="+", default=["scaling", "overhead", "ooc"])
+    ap.add_argument("--sections", nargs="+", default=["scaling", "overhead", "ooc"],
+                    choices=["scaling", "overhead", "ooc", "engines", "workers"])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8],
+                    help="section workers: cluster sizes (worker processes)")
+    ap.add_argument("--engine", choices=["actors", "tasks"], default="actors",
+                    help="sections scaling and overhead: the actor engine (default) or one "
+                         "task per block and iteration")
     ap.add_argument("--ooc-child", help=argparse.SUPPRESS)
     ap.add_argument("--iters", type=int, default=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -426,6 +525,10 @@ def main():
         section_overhead(args)
     if "ooc" in args.sections:
         section_ooc(args)
+    if "engines" in args.sections:
+        section_engines(args)
+    if "workers" in args.sections:
+        section_workers(args)
     print(f"\nload at the end {os.getloadavg()}")
 
 
