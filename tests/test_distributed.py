@@ -144,6 +144,39 @@ def test_hmm_partitioned_equals_local(clusters, hmm_data, where):
     assert dist.score(X, lengths) == pytest.approx(local.score(X, lengths), rel=RTOL)
 
 
+def test_worker_with_two_threads_runs_two_blocks_on_one_actor(lca_data):
+    """A worker with two threads holds two blocks; its one actor runs both (in its own
+    pool of two threads) and the fit equals the local fit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                           dashboard_address=None, silence_logs=50)
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        offsets = np.array([0, 3, 6, 9, 12], dtype=np.int64)
+        X = edist.partitions(da.from_array(lca_data, chunks=(500, -1)), client=client)
+        engine = edist.PartitionedEStep(X, functools.partial(_lca_prepare, None, None))
+        estep = engine.estep(_lca_part_estep, (offsets, 15, 1))
+        theta = _lca()._problem_from(estep, len(lca_data), [3] * 5, 2).init(
+            np.random.default_rng(0), 0)
+        counts, ll = estep(theta)
+        futs, handles, owned = engine._actors
+        assert len(handles) == 1 and len(owned[0]) == 2 == len(engine.block_times)
+        local = edist.PartitionedEStep(edist.partitions(
+            da.from_array(lca_data, chunks=(500, -1))),
+            functools.partial(_lca_prepare, None, None)).estep(
+            _lca_part_estep, (offsets, 15, 1))(theta)
+        assert ll == local[1]                       # the same tree: the same bits
+        for a, b in zip(counts, local[0]):
+            assert np.array_equal(a, b)
+        engine.close()
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            client.close()
+            cluster.close()
+
+
 def test_fit_takes_dask_collections_and_the_default_client(clusters, lca_data, bn_net,
                                                             bn_data):
     """model.fit(dask array / DataFrame) uses the current default client."""
