@@ -177,6 +177,9 @@ def local_estep(family, args, repeats):
     return statistics.median(ts), min(ts)
 
 
+DIRECT = False          # --direct-client: Client(direct_to_workers=True)
+
+
 def cluster(n_workers):
     from distributed import Client, LocalCluster
 
@@ -184,7 +187,7 @@ def cluster(n_workers):
         warnings.simplefilter("ignore")
         lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=50)
-    return lc, Client(lc, set_as_default=False)
+    return lc, Client(lc, set_as_default=False, direct_to_workers=DIRECT or None)
 
 
 def _scaling_runs(f, args, clients, repeats, runs):
@@ -367,26 +370,35 @@ def section_workers(args):
                 parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(2 * W)]
                 engine = edist.PartitionedEStep(
                     edist.Partitions(parts, client=client, actors=actors), prep)
+                c0 = time.process_time()
                 med, best = median_estep(engine, part_estep, static, theta, args.repeats_small)
+                # CPU of this process (the client and the LocalCluster's scheduler) per
+                # E-step: the serial part that grows with the workers
+                cpu = (time.process_time() - c0) / (args.repeats_small + 1)
                 engine.close()
-                rows.append((W, actors, med, best))
+                rows.append((W, actors, med, best, cpu))
                 print(f"  {W} workers, {'actors' if actors else 'tasks'}: {1e3 * med:.1f} ms",
                       flush=True)
         finally:
             client.close()
             lc.close()
-    print("\n| workers | actors: ms per E-step (best) | tasks: ms per E-step (best) |")
-    print("| --- | --- | --- |")
+    print(f"\nclient direct_to_workers: {DIRECT}; client CPU = CPU time of this process (client "
+          "and scheduler) per E-step")
+    print("\n| workers | actors: ms per E-step (best) | actors: client CPU ms | tasks: ms per "
+          "E-step (best) | tasks: client CPU ms |")
+    print("| --- | --- | --- | --- | --- |")
     for W in args.workers:
         a = [r for r in rows if r[0] == W and r[1]][0]
         t = [r for r in rows if r[0] == W and not r[1]][0]
-        print(f"| {W} | {1e3 * a[2]:.1f} ({1e3 * a[3]:.1f}) | {1e3 * t[2]:.1f} ({1e3 * t[3]:.1f}) |")
+        print(f"| {W} | {1e3 * a[2]:.1f} ({1e3 * a[3]:.1f}) | {1e3 * a[4]:.2f} | "
+              f"{1e3 * t[2]:.1f} ({1e3 * t[3]:.1f}) | {1e3 * t[4]:.2f} |")
     for actors in (True, False):
         W = np.array([r[0] for r in rows if r[1] == actors], float)
-        t = np.array([r[2] for r in rows if r[1] == actors])
-        b, a = np.polyfit(W, t, 1)
-        print(f"{'actors' if actors else 'tasks'}: t = {1e3 * a:.1f} ms + {1e3 * b:.2f} ms per "
-              "worker (least squares)")
+        for col, what in ((2, "wall"), (4, "client CPU")):
+            t = np.array([r[col] for r in rows if r[1] == actors])
+            b, a = np.polyfit(W, t, 1)
+            print(f"{'actors' if actors else 'tasks'}, {what}: t = {1e3 * a:.1f} ms + "
+                  f"{1e3 * b:.2f} ms per worker (least squares)")
     return rows
 
 
@@ -498,12 +510,17 @@ def main():
                     choices=["scaling", "overhead", "ooc", "engines", "workers"])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8],
                     help="section workers: cluster sizes (worker processes)")
+    ap.add_argument("--direct-client", action="store_true",
+                    help="clients with direct_to_workers=True (actor calls and gathers "
+                         "bypass the scheduler)")
     ap.add_argument("--engine", choices=["actors", "tasks"], default="actors",
                     help="sections scaling and overhead: the actor engine (default) or one "
                          "task per block and iteration")
     ap.add_argument("--ooc-child", help=argparse.SUPPRESS)
     ap.add_argument("--iters", type=int, default=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global DIRECT
+    DIRECT = args.direct_client
     if args.ooc_child:
         ooc_child(args.ooc_child, args.ooc_family, args.iters, args.ooc_threads)
         return
