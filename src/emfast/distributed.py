@@ -442,10 +442,12 @@ def _actor_result(call, futures, poll=1.0):
     """The result of an actor method call (re-raising its exception). While waiting,
     checks every ``poll`` seconds that the actors still exist: a call in flight when
     its worker dies may otherwise never be answered."""
+    import asyncio
+
     while True:
         try:
             return call.result(timeout=poll)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):    # the same class from Python 3.11
             lost = [f for f in futures if f.status in ("error", "lost", "cancelled")]
             if lost:
                 raise OSError(f"the worker holding actor {lost[0].key} was lost") from None
