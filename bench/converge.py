@@ -431,16 +431,19 @@ def build_cases(args):
     return cases
 
 
+SQUAREM = "squarem"     # or a configured emfast.accel.Squarem (--step-max0, --mstep)
+
+
 def _fit_twice(case, tol, short=0.5, repeats=5):
     """Plain EM and SQUAREM from the same start; a fit shorter than ``short`` seconds is
     repeated (plain and SQUAREM interleaved) and its median wall time kept (the fits are
     deterministic: everything else is the same)."""
-    plain, sq = case.fit(None, tol), case.fit("squarem", tol)
+    plain, sq = case.fit(None, tol), case.fit(SQUAREM, tol)
     if max(plain.seconds, sq.seconds) < short:
         tp, ts = [plain.seconds], [sq.seconds]
         for _ in range(repeats - 1):
             tp.append(case.fit(None, tol).seconds)
-            ts.append(case.fit("squarem", tol).seconds)
+            ts.append(case.fit(SQUAREM, tol).seconds)
         plain.seconds, sq.seconds = statistics.median(tp), statistics.median(ts)
     return plain, sq
 
@@ -463,16 +466,25 @@ def main(argv=None):
                     help="seconds an emfast fit may run (default 1800)")
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--step-max0", type=float, default=1.0,
+                    help="SQUAREM's initial step cap (emfast.accel.Squarem step_max0)")
+    ap.add_argument("--mstep", type=float, default=4.0,
+                    help="SQUAREM's cap growth factor (emfast.accel.Squarem mstep)")
     args = ap.parse_args(argv)
     if args.quick:
         args.tols = [1e-6]
         args.no_peers = True
+    global SQUAREM
+    if (args.step_max0, args.mstep) != (1.0, 4.0):
+        from emfast.accel import Squarem
+        SQUAREM = Squarem(step_max0=args.step_max0, mstep=args.mstep)
     warnings.simplefilter("error", NonMonotoneEMWarning)
     _install_proposal_check()
     from emfast import _kernels
     print(f"machine: {platform.platform()} | cpus={os.cpu_count()} | python "
           f"{platform.python_version()} | numpy {np.__version__} | emfast {emfast.__version__} "
-          f"openmp={_kernels.openmp_enabled()} n_jobs={args.n_jobs}")
+          f"openmp={_kernels.openmp_enabled()} n_jobs={args.n_jobs} | SQUAREM step_max0="
+          f"{args.step_max0:g} mstep={args.mstep:g}")
     if not args.no_peers:
         from importlib.metadata import version
         have = {p: version(p) for p in ("hmmlearn", "stepmix", "pyagrum") if _have(p)}
