@@ -50,6 +50,7 @@ accept dask arrays, dask DataFrames and :class:`Partitions` directly.
 """
 from __future__ import annotations
 
+import asyncio
 import numbers
 import os
 import time
@@ -442,8 +443,6 @@ def _actor_result(call, futures, poll=1.0):
     """The result of an actor method call (re-raising its exception). While waiting,
     checks every ``poll`` seconds that the actors still exist: a call in flight when
     its worker dies may otherwise never be answered."""
-    import asyncio
-
     while True:
         try:
             return call.result(timeout=poll)
@@ -636,13 +635,12 @@ class PartitionedEStep:
             f = d.fan_in
             if d.persist and d.actors:
                 got = self._run_actors(part_estep, theta)
-                self.block_times = [(w, cpu) for _, w, cpu in got]
-                return tree_sum([g[0] for g in got], f)
-            if d.persist:
+            elif d.persist:
                 futs = [c.submit(_block_task, part_estep, idx[0], d.n_rows, f, self._static,
                                  theta, *[self._prepared[i] for i in idx], workers=worker,
                                  allow_other_workers=True, pure=False)
                         for _, idx, worker in self._blocks]
+                got = c.gather(futs)
             else:
                 from dask import delayed
 
@@ -652,8 +650,8 @@ class PartitionedEStep:
                         self.prepare, part_estep, idx[0], d.n_rows, f, self._static, theta,
                         [d.parts[i] for i in idx], [self._lengths[i] for i in idx])
                     futs.append(c.compute(task, workers=worker, allow_other_workers=True))
+                got = c.gather(futs)
             # the block sums are the subtrees of the fixed tree: finish it here
-            got = c.gather(futs)
             self.block_times = [(w, cpu) for _, w, cpu in got]
             return tree_sum([g[0] for g in got], f)   # aligned blocks: the same tree
         if d.persist:
