@@ -204,7 +204,7 @@ class Squarem:
                 self.new_base = False     # decided by accept / reject
                 return self.tables(cand)
             if k == 0 and self.shrink == "boundary":
-                a = _largest_feasible([t0], [t2], [r], [v], a)
+                a = _largest_feasible(t0, t2, r, v, a)
             else:
                 a = 1.0 + 0.5 * (a - 1.0)
             if a <= 1.0 + 1e-12:
@@ -281,25 +281,23 @@ def _feasible(cand, t1, t2, seg, tot2) -> bool:
 
 def _largest_feasible(t0, t2, r, v, alpha_max):
     """The largest α in [1, alpha_max] at which no entry of θ0 + 2αr + α²v that is
-    positive in θ2 is <= 0 (each entry is a quadratic in α, >= 0 at α = 1; the
-    α where it is negative form at most one interval per entry)."""
-    los, his = [], []
-    for a0, c2, dr, dv in zip(t0, t2, r, v):
-        m = (c2 > 0).ravel()
-        a, b, c = a0.ravel()[m], 2.0 * dr.ravel()[m], dv.ravel()[m]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            disc = b * b - 4.0 * a * c
-            sq = np.sqrt(np.maximum(disc, 0.0))
-            q = -0.5 * (b + np.copysign(sq, b))
-            ra, rb = q / c, a / q
-            r_lo, r_hi = np.fmin(ra, rb), np.fmax(ra, rb)
-            up = (c > 0) & (disc > 0) & (r_hi > 1.0)           # negative between the roots
-            down = c < 0                                        # negative beyond r_hi
-            lin = (c == 0) & (b < 0)                            # negative beyond -a/b
-            los += [r_lo[up], r_hi[down], (-a / b)[lin]]
-            his += [r_hi[up], np.full(int(down.sum()), np.inf), np.full(int(lin.sum()), np.inf)]
-    lo = np.concatenate(los) if los else np.empty(0)
-    hi = np.concatenate(his) if his else np.empty(0)
+    positive in θ2 is <= 0 (the tables as one vector, as in :meth:`Squarem.propose`;
+    each entry is a quadratic in α, >= 0 at α = 1; the α where it is negative form at
+    most one interval per entry)."""
+    m = t2 > 0
+    a, b, c = t0[m], 2.0 * r[m], v[m]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        disc = b * b - 4.0 * a * c
+        sq = np.sqrt(np.maximum(disc, 0.0))
+        q = -0.5 * (b + np.copysign(sq, b))
+        ra, rb = q / c, a / q
+        r_lo, r_hi = np.fmin(ra, rb), np.fmax(ra, rb)
+        up = (c > 0) & (disc > 0) & (r_hi > 1.0)           # negative between the roots
+        down = c < 0                                        # negative beyond r_hi
+        lin = (c == 0) & (b < 0)                            # negative beyond -a/b
+        lo = np.concatenate([r_lo[up], r_hi[down], (-a / b)[lin]])
+    hi = np.concatenate([r_hi[up], np.full(int(down.sum()), np.inf),
+                         np.full(int(lin.sum()), np.inf)])
     keep = np.isfinite(lo) & (lo < alpha_max)
     lo, hi = np.maximum(lo[keep], 1.0), hi[keep]
     a = alpha_max
