@@ -41,6 +41,7 @@ Run::
 Timings on a shared machine are noisy: medians of ``--repeats`` E-steps, load printed.
 """
 import argparse
+import contextlib
 import functools
 import os
 import platform
@@ -180,14 +181,21 @@ def local_estep(family, args, repeats):
 DIRECT = False          # --direct-client: Client(direct_to_workers=True)
 
 
+@contextlib.contextmanager
 def cluster(n_workers):
+    """A LocalCluster of ``n_workers`` one-thread worker processes; yields its client."""
     from distributed import Client, LocalCluster
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=50)
-    return lc, Client(lc, set_as_default=False, direct_to_workers=DIRECT or None)
+    client = Client(lc, set_as_default=False, direct_to_workers=DIRECT or None)
+    try:
+        yield client
+    finally:
+        client.close()
+        lc.close()
 
 
 def _scaling_runs(f, args, clients, repeats, runs):
@@ -236,27 +244,18 @@ def section_scaling(args):
         # both clusters up at once, the E-steps alternated between them (1, 2, 1, 2, ...)
         # so that both see the same background load; medians of the alternated runs
         # (the idle cluster's processes then cost the measured one CPU: docs/distributed.md)
-        clusters = {w: cluster(w) for w in (1, 2)}
-        try:
+        with contextlib.ExitStack() as stack:
+            clients = {w: stack.enter_context(cluster(w)) for w in (1, 2)}
             for f in args.families:
-                _scaling_runs(f, args, {w: c for w, (_, c) in clusters.items()},
-                              args.repeats, runs[f])
-        finally:
-            for lc, client in clusters.values():
-                client.close()
-                lc.close()
+                _scaling_runs(f, args, clients, args.repeats, runs[f])
     else:
         # one cluster at a time (1 worker, then 2 workers, ``--rounds`` times): no idle
         # cluster beside the measured one, but the two are measured minutes apart
         for rnd in range(args.rounds):
             for w in (1, 2):
-                lc, client = cluster(w)
-                try:
+                with cluster(w) as client:
                     for f in args.families:
                         _scaling_runs(f, args, {w: client}, args.repeats, runs[f])
-                finally:
-                    client.close()
-                    lc.close()
     for f in args.families:
         for w in (1, 2):
             r = runs[f][w]
@@ -287,9 +286,8 @@ def section_overhead(args):
     print(f"\n## 2. overhead: tiny partitions (100 LCA rows each), 2 workers, median of "
           f"{args.repeats_small} E-steps, engine: {args.engine}")
     prep, part_estep, static, theta = lca_setup()
-    lc, client = cluster(2)
     rows = []
-    try:
+    with cluster(2) as client:
         for P in args.overhead_parts:
             parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(P)]
             engine = edist.PartitionedEStep(
@@ -298,9 +296,6 @@ def section_overhead(args):
             engine.close()
             rows.append((P, med, best))
             print(f"  P={P}: {1e3 * med:.1f} ms", flush=True)
-    finally:
-        client.close()
-        lc.close()
     P = np.array([r[0] for r in rows], float)
     t = np.array([r[1] for r in rows])
     b, a = np.polyfit(P, t, 1)
@@ -318,8 +313,7 @@ def section_engines(args):
           f"E-steps each, P = {args.partitions} partitions")
     rows = []
     for w in (1, 2):
-        lc, client = cluster(w)
-        try:
+        with cluster(w) as client:
             for f in args.families:
                 prep, part_estep, static, theta = SETUP[f]()
                 parts, lengths = family_parts(f, args, args.partitions)
@@ -346,9 +340,6 @@ def section_engines(args):
                              ratio, same))
                 print(f"  {f}, {w} worker(s): tasks {statistics.median(ts[False]):.4f} s, "
                       f"actors {statistics.median(ts[True]):.4f} s", flush=True)
-        finally:
-            client.close()
-            lc.close()
     print("\n| workload | workers | tasks, s per E-step | actors | tasks / actors (median of "
           "paired ratios) | same bits |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -363,8 +354,7 @@ def section_workers(args):
     prep, part_estep, static, theta = lca_setup()
     rows = []
     for W in args.workers:
-        lc, client = cluster(W)
-        try:
+        with cluster(W) as client:
             client.wait_for_workers(W)
             for actors in (True, False):
                 parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(2 * W)]
@@ -379,9 +369,6 @@ def section_workers(args):
                 rows.append((W, actors, med, best, cpu))
                 print(f"  {W} workers, {'actors' if actors else 'tasks'}: {1e3 * med:.1f} ms",
                       flush=True)
-        finally:
-            client.close()
-            lc.close()
     print(f"\nclient direct_to_workers: {DIRECT}; client CPU = CPU time of this process (client "
           "and scheduler) per E-step")
     print("\n| workers | actors: ms per E-step (best) | actors: client CPU ms | tasks: ms per "
