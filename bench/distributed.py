@@ -282,18 +282,27 @@ def section_scaling(args):
     return results
 
 
+def tiny_estep(client, n_parts, actors, repeats):
+    """Median and best wall time of an E-step over ``n_parts`` tiny partitions (100 LCA
+    rows each), and the CPU time of this process (the client and the LocalCluster's
+    scheduler) per E-step, the warm-up E-step included."""
+    prep, part_estep, static, theta = lca_setup()
+    parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(n_parts)]
+    engine = edist.PartitionedEStep(edist.Partitions(parts, client=client, actors=actors), prep)
+    c0 = time.process_time()
+    med, best = median_estep(engine, part_estep, static, theta, repeats)
+    cpu = (time.process_time() - c0) / (repeats + 1)
+    engine.close()
+    return med, best, cpu
+
+
 def section_overhead(args):
     print(f"\n## 2. overhead: tiny partitions (100 LCA rows each), 2 workers, median of "
           f"{args.repeats_small} E-steps, engine: {args.engine}")
-    prep, part_estep, static, theta = lca_setup()
     rows = []
     with cluster(2) as client:
         for P in args.overhead_parts:
-            parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(P)]
-            engine = edist.PartitionedEStep(
-                edist.Partitions(parts, client=client, actors=args.engine == "actors"), prep)
-            med, best = median_estep(engine, part_estep, static, theta, args.repeats_small)
-            engine.close()
+            med, best, _ = tiny_estep(client, P, args.engine == "actors", args.repeats_small)
             rows.append((P, med, best))
             print(f"  P={P}: {1e3 * med:.1f} ms", flush=True)
     P = np.array([r[0] for r in rows], float)
@@ -351,21 +360,13 @@ def section_engines(args):
 def section_workers(args):
     print(f"\n## 5. overhead against workers: 2 tiny partitions (100 LCA rows) per worker, "
           f"median of {args.repeats_small} E-steps")
-    prep, part_estep, static, theta = lca_setup()
     rows = []
     for W in args.workers:
         with cluster(W) as client:
             client.wait_for_workers(W)
             for actors in (True, False):
-                parts = [edist.Loader(lca_part, (5000 + i, 100)) for i in range(2 * W)]
-                engine = edist.PartitionedEStep(
-                    edist.Partitions(parts, client=client, actors=actors), prep)
-                c0 = time.process_time()
-                med, best = median_estep(engine, part_estep, static, theta, args.repeats_small)
-                # CPU of this process (the client and the LocalCluster's scheduler) per
-                # E-step: the serial part that grows with the workers
-                cpu = (time.process_time() - c0) / (args.repeats_small + 1)
-                engine.close()
+                # the client CPU per E-step is the serial part that grows with the workers
+                med, best, cpu = tiny_estep(client, 2 * W, actors, args.repeats_small)
                 rows.append((W, actors, med, best, cpu))
                 print(f"  {W} workers, {'actors' if actors else 'tasks'}: {1e3 * med:.1f} ms",
                       flush=True)
