@@ -31,7 +31,10 @@ Sections (each prints a table):
    an upper bound of the cost a worker adds on a cluster with a core per worker), both
    engines. Not in the default sections (``--sections workers``).
 
-``--engine`` picks the engine of sections 1 and 2 (default: actors).
+``--engine`` picks the engine of sections 1 and 2 (default: actors). The LocalCluster
+workers run with dask's statistical profiler off (``distributed.worker.profile.enabled``,
+the tuning docs/distributed.md recommends for short E-steps); ``--worker-profiler on``
+keeps dask's default.
 
 Run::
 
@@ -179,14 +182,18 @@ def local_estep(family, args, repeats):
 
 
 DIRECT = False          # --direct-client: Client(direct_to_workers=True)
+PROFILER = False        # --worker-profiler on: dask's statistical profiler left on
 
 
 @contextlib.contextmanager
 def cluster(n_workers):
     """A LocalCluster of ``n_workers`` one-thread worker processes; yields its client."""
+    import dask
     from distributed import Client, LocalCluster
 
-    with warnings.catch_warnings():
+    # the nannies copy the config into their worker processes when they are built
+    with warnings.catch_warnings(), \
+            dask.config.set({"distributed.worker.profile.enabled": PROFILER}):
         warnings.simplefilter("ignore")
         lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=50)
@@ -504,11 +511,15 @@ def main():
     ap.add_argument("--engine", choices=["actors", "tasks"], default="actors",
                     help="sections scaling and overhead: the actor engine (default) or one "
                          "task per block and iteration")
+    ap.add_argument("--worker-profiler", choices=["off", "on"], default="off",
+                    help="dask's statistical profiler in the LocalCluster workers (dask's "
+                         "default: on; it samples the computing thread every 10 ms from "
+                         "the event loop, CPU the kernels share on a 2-core machine)")
     ap.add_argument("--ooc-child", help=argparse.SUPPRESS)
     ap.add_argument("--iters", type=int, default=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global DIRECT
-    DIRECT = args.direct_client
+    global DIRECT, PROFILER
+    DIRECT, PROFILER = args.direct_client, args.worker_profiler == "on"
     if args.ooc_child:
         ooc_child(args.ooc_child, args.ooc_family, args.iters, args.ooc_threads)
         return
@@ -523,7 +534,8 @@ def main():
 
     print(f"# bench/distributed.py  {platform.platform()}  python {platform.python_version()}  "
           f"emfast {em.__version__}  dask {dask.__version__}  distributed "
-          f"{distributed.__version__}  cpus {os.cpu_count()}  load {os.getloadavg()}")
+          f"{distributed.__version__}  cpus {os.cpu_count()}  load {os.getloadavg()}  "
+          f"worker profiler {args.worker_profiler}")
     if "scaling" in args.sections:
         section_scaling(args)
     if "overhead" in args.sections:
