@@ -129,6 +129,64 @@ def test_step_cap_grows_and_shrinks_like_squarem():
     assert sq.step_max == 16.0 and sq.new_base
 
 
+def _point_numpy(t0, t1, t2, bounds, alpha):
+    """The oracle for _kernels.squarem_point: the numpy version the kernel replaced
+    (proposal and feasibility, table by table)."""
+    r = t1 - t0
+    v = t2 - 2.0 * t1 + t0
+    cand = t0 + (2.0 * alpha) * r + (alpha * alpha) * v
+    ok = bool(np.all((cand >= 0.0) & (cand <= 1.0)))                 # False for NaN
+    ok &= not np.any((t2 > 0.0) & (cand <= 0.0))
+    ok &= not np.any((t1 == 0.0) & (t2 == 0.0) & (cand != 0.0))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi > lo:
+            tot, tot2 = cand[lo:hi].sum(), t2[lo:hi].sum()
+            ok &= abs(tot - tot2) <= accel.SUM_RTOL * max(tot2, 1.0)
+    return cand, (r @ r, v @ v), ok
+
+
+def test_squarem_kernels_match_the_numpy_oracle(rng):
+    from emfast import _kernels
+    cases = 0
+    verdicts = set()
+    for trial in range(400):
+        sizes = rng.integers(0, 4, size=rng.integers(1, 5)) * rng.integers(1, 4)
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        n = int(bounds[-1])
+        rows = [rng.dirichlet(np.ones(3), size=(n + 2) // 3).ravel()[:n] for _ in range(3)]
+        t0, t1, t2 = rows
+        if n and trial % 4 == 1:                  # a cell the EM map sets to 0
+            i = rng.integers(n)
+            t1[i] = t2[i] = 0.0
+        if n and trial % 4 == 2:                  # a cell 0 in all three points
+            i = rng.integers(n)
+            t0[i] = t1[i] = t2[i] = 0.0
+        if n and trial % 8 == 3:                  # a NaN (never from an M-step; still refused)
+            t2[rng.integers(n)] = np.nan
+        alpha = float(rng.choice([1.0, 1.0 + rng.random(), 10 * rng.random() + 1, 1e8]))
+        out = np.full(n, -7.0)
+        code = _kernels.squarem_point(t0, t1, t2, bounds, alpha, accel.SUM_RTOL, out)
+        cand, (sr, sv), ok = _point_numpy(t0, t1, t2, bounds, alpha)
+        assert (code == 0) == ok, (trial, code)
+        if ok:
+            # the same arithmetic in the same order (bit-equal unless the compiler fuses
+            # multiply-adds, as GCC may on CPUs with FMA)
+            np.testing.assert_allclose(out, cand, rtol=0, atol=1e-15 * alpha * alpha)
+        got = _kernels.squarem_norms(t0, t1, t2)
+        np.testing.assert_allclose(got, (sr, sv), rtol=1e-12, atol=0)
+        verdicts.add(code)
+        cases += ok
+    assert verdicts >= {0, 1, 4} and 0 < cases < 400
+    # the total check alone: a table whose cells stay in [0, 1] but whose sum drifts
+    t0 = np.array([0.5, 0.5]); t1 = np.array([0.4, 0.6]); t2 = np.array([0.3, 0.7 + 1e-9])
+    out = np.empty(2)
+    assert _kernels.squarem_point(t0, t1, t2, np.array([0, 2]), 2.0, accel.SUM_RTOL, out) == 2
+    assert not _point_numpy(t0, t1, t2, [0, 2], 2.0)[2]
+    # a cell positive in θ2 that the step puts exactly at 0: θ' = 0.5 - 0.25 α at α = 2
+    t0 = np.array([0.5, 0.5]); t1 = np.array([0.375, 0.625]); t2 = np.array([0.25, 0.75])
+    assert _kernels.squarem_point(t0, t1, t2, np.array([0, 2]), 2.0, accel.SUM_RTOL, out) == 3
+
+
 def test_make_accelerator_validation():
     assert accel.make_accelerator(None) is None
     assert isinstance(accel.make_accelerator("squarem"), Squarem)

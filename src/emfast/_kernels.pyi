@@ -83,3 +83,10 @@ def bn_complete(
     fbuf: NDArray[np.float64], ibuf: NDArray[np.int32], lbuf: NDArray[np.int64],
     maxprod: bool, n_threads: int,
 ) -> None: ...
+
+# ---------------------------------------------------------------- SQUAREM (emfast.accel)
+def squarem_norms(t0: NDArray[np.float64], t1: NDArray[np.float64],
+                  t2: NDArray[np.float64]) -> tuple[float, float]: ...
+def squarem_point(t0: NDArray[np.float64], t1: NDArray[np.float64], t2: NDArray[np.float64],
+                  bounds: NDArray[np.int64], alpha: float, sum_rtol: float,
+                  out: NDArray[np.float64]) -> int: ...

@@ -1,6 +1,8 @@
 """emfast numeric kernels.
 
-Only loops whose cost grows with the number of rows or time steps live here.
+Only loops whose cost grows with the number of rows or time steps live here,
+and the SQUAREM step (``_kernels_accel.pxi``: one pass over the parameters that
+replaced ~30 numpy calls, which cost as much as a small model's E-step).
 Every kernel takes typed memoryviews and scalars, never Python objects; all
 checking (shapes, dtypes, ranges, contiguity) happens in the Python callers
 before a kernel is entered, so a kernel cannot read out of bounds (the build
@@ -210,3 +212,4 @@ def codes_to_int32(const int64_t[:] src,       # IN  (n,) int64 codes, any strid
 include "_kernels_hmm.pxi"
 include "_kernels_bn.pxi"
 include "_kernels_lca.pxi"
+include "_kernels_accel.pxi"

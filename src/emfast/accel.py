@@ -57,6 +57,8 @@ import math
 
 import numpy as np
 
+from . import _kernels
+
 __all__ = ["Squarem", "ACCELERATORS", "make_accelerator"]
 
 #: The accelerators ``run_em(accelerate=...)`` knows.
@@ -144,8 +146,8 @@ class Squarem:
         sizes = [math.prod(sh) for sh in self._shapes]
         self._ends = np.cumsum(sizes, dtype=np.int64)
         self._starts = self._ends - np.asarray(sizes, dtype=np.int64)
-        # first entry of each non-empty table: the segments of np.add.reduceat
-        self._seg = self._starts[np.asarray(sizes, dtype=np.int64) > 0]
+        # table b of the flat vector is [bounds[b], bounds[b + 1]) (the kernel's layout)
+        self._bounds = np.concatenate([[0], self._ends]).astype(np.int64)
         self._flat = [_flat(theta)]
         self._restart = False
         self.new_base = False
@@ -164,10 +166,10 @@ class Squarem:
             raise ValueError(
                 "SQUAREM needs the M-step to return tables of the same shapes as the "
                 f"parameters it started from; got {shapes} after {self._shapes}.")
-        # All tables as one vector: the arithmetic per entry is that of table by table,
-        # and a cycle costs a fixed few dozen numpy calls whatever the number of tables
-        # (small models run an E-step in ~0.1 ms; per-table calls made SQUAREM slower
-        # than plain EM on them). Each point is flattened once.
+        # All tables as one vector, each point flattened once; the arithmetic and the
+        # checks of a cycle are two passes of the compiled kernels (_kernels_accel.pxi):
+        # in numpy they were ~30 array calls per cycle, as much time as a small model's
+        # E-step (docs/acceleration.md, "Accelerator overhead").
         flat = _flat(theta)
         if self._restart:                 # F(θ') after a kept proposal: the new base
             self._flat = [flat]
@@ -181,9 +183,7 @@ class Squarem:
         self._flat = [t2]                 # next base unless a proposal is kept
         self.new_base = True
         self.stats["cycles"] += 1
-        r = t1 - t0
-        v = t2 - 2.0 * t1 + t0
-        sr2, sv2 = float(r @ r), float(v @ v)
+        sr2, sv2 = _kernels.squarem_norms(t0, t1, t2)
         alpha = math.sqrt(sr2 / sv2) if sv2 > 0.0 else (math.inf if sr2 > 0.0 else 1.0)
         alpha = max(1.0, min(self.step_max, alpha))
         self._alpha = alpha
@@ -191,12 +191,10 @@ class Squarem:
             self.stats["plain"] += 1
             self._update_cap(kept=True)
             return None
-        seg = self._seg
-        tot2 = np.add.reduceat(t2, seg) if seg.size else None
+        cand = np.empty_like(t2)          # a new array: a kept proposal becomes θ
         a = alpha
         for k in range(self.max_shrink + 1):
-            cand = t0 + (2.0 * a) * r + (a * a) * v
-            if _feasible(cand, t1, t2, seg, tot2):
+            if _kernels.squarem_point(t0, t1, t2, self._bounds, a, SUM_RTOL, cand) == 0:
                 if k:
                     self.stats["shrunk"] += 1
                 self._used = a
@@ -204,7 +202,7 @@ class Squarem:
                 self.new_base = False     # decided by accept / reject
                 return self.tables(cand)
             if k == 0 and self.shrink == "boundary":
-                a = _largest_feasible(t0, t2, r, v, a)
+                a = _largest_feasible(t0, t1, t2, a)
             else:
                 a = 1.0 + 0.5 * (a - 1.0)
             if a <= 1.0 + 1e-12:
@@ -255,37 +253,20 @@ SUM_RTOL = 1e-10
 
 
 def _flat(theta):
-    """The tables of ``theta`` as one float64 vector (a copy)."""
-    return np.concatenate(theta, axis=None) if theta else np.empty(0)   # axis=None: ravelled
+    """The tables of ``theta`` as one float64 vector (a copy; the kernels' layout)."""
+    if not theta:
+        return np.empty(0)
+    return np.concatenate(theta, axis=None, dtype=np.float64)          # axis=None: ravelled
 
 
-def _feasible(cand, t1, t2, seg, tot2) -> bool:
-    """On the tables as one vector (``seg``: first entry of each non-empty table,
-    ``tot2``: their totals in θ2): every entry finite and in [0, 1]; positive cells of
-    θ2 stay positive; cells the EM map set to 0 (0 in θ1 and θ2) stay 0; each table's
-    total as in θ2."""
-    if cand.size == 0:
-        return True
-    if not (cand.min() >= 0.0 and cand.max() <= 1.0):      # False for NaN too
-        return False
-    if tot2 is not None:
-        tot = np.add.reduceat(cand, seg)
-        if (np.abs(tot - tot2) > SUM_RTOL * np.maximum(tot2, 1.0)).any():
-            return False
-    if ((t2 > 0.0) & (cand <= 0.0)).any():
-        return False
-    if ((t1 == 0.0) & (t2 == 0.0) & (cand != 0.0)).any():
-        return False
-    return True
-
-
-def _largest_feasible(t0, t2, r, v, alpha_max):
+def _largest_feasible(t0, t1, t2, alpha_max):
     """The largest α in [1, alpha_max] at which no entry of θ0 + 2αr + α²v that is
     positive in θ2 is <= 0 (the tables as one vector, as in :meth:`Squarem.propose`;
     each entry is a quadratic in α, >= 0 at α = 1; the α where it is negative form at
-    most one interval per entry)."""
+    most one interval per entry). Only infeasible proposals come here."""
     m = t2 > 0
-    a, b, c = t0[m], 2.0 * r[m], v[m]
+    r = t1[m] - t0[m]
+    a, b, c = t0[m], 2.0 * r, t2[m] - 2.0 * t1[m] + t0[m]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         disc = b * b - 4.0 * a * c
         sq = np.sqrt(np.maximum(disc, 0.0))
