@@ -57,7 +57,7 @@ import math
 
 import numpy as np
 
-from . import _kernels
+from ._kernels import squarem_norms, squarem_point
 
 __all__ = ["Squarem", "ACCELERATORS", "make_accelerator"]
 
@@ -183,7 +183,7 @@ class Squarem:
         self._flat = [t2]                 # next base unless a proposal is kept
         self.new_base = True
         self.stats["cycles"] += 1
-        sr2, sv2 = _kernels.squarem_norms(t0, t1, t2)
+        sr2, sv2 = squarem_norms(t0, t1, t2)
         alpha = math.sqrt(sr2 / sv2) if sv2 > 0.0 else (math.inf if sr2 > 0.0 else 1.0)
         alpha = max(1.0, min(self.step_max, alpha))
         self._alpha = alpha
@@ -194,7 +194,7 @@ class Squarem:
         cand = np.empty_like(t2)          # a new array: a kept proposal becomes θ
         a = alpha
         for k in range(self.max_shrink + 1):
-            if _kernels.squarem_point(t0, t1, t2, self._bounds, a, SUM_RTOL, cand) == 0:
+            if squarem_point(t0, t1, t2, self._bounds, a, SUM_RTOL, cand) == 0:
                 if k:
                     self.stats["shrunk"] += 1
                 self._used = a
