@@ -187,6 +187,95 @@ def test_squarem_kernels_match_the_numpy_oracle(rng):
     assert _kernels.squarem_point(t0, t1, t2, np.array([0, 2]), 2.0, accel.SUM_RTOL, out) == 3
 
 
+def _largest_feasible_numpy(t0, t1, t2, alpha_max):
+    """The oracle for _kernels.squarem_boundary: the numpy version it replaced
+    (the largest α in [1, alpha_max] at which no entry positive in θ2 is <= 0)."""
+    m = t2 > 0
+    r = t1[m] - t0[m]
+    a, b, c = t0[m], 2.0 * r, t2[m] - 2.0 * t1[m] + t0[m]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        disc = b * b - 4.0 * a * c
+        sq = np.sqrt(np.maximum(disc, 0.0))
+        q = -0.5 * (b + np.copysign(sq, b))
+        ra, rb = q / c, a / q
+        r_lo, r_hi = np.fmin(ra, rb), np.fmax(ra, rb)
+        up = (c > 0) & (disc > 0) & (r_hi > 1.0)           # negative between the roots
+        down = c < 0                                        # negative beyond r_hi
+        lin = (c == 0) & (b < 0)                            # negative beyond -a/b
+        lo = np.concatenate([r_lo[up], r_hi[down], (-a / b)[lin]])
+    hi = np.concatenate([r_hi[up], np.full(int(down.sum()), np.inf),
+                         np.full(int(lin.sum()), np.inf)])
+    keep = np.isfinite(lo) & (lo < alpha_max)
+    lo, hi = np.maximum(lo[keep], 1.0), hi[keep]
+    a = alpha_max
+    for _ in range(lo.size + 1):
+        inside = (lo < a) & (a < hi) | ((lo < a) & ~np.isfinite(hi)) | (lo == a)
+        if not inside.any():
+            return a
+        a = float(lo[inside].min()) * (1.0 - 1e-9)
+        if a <= 1.0:
+            return 1.0
+    return 1.0
+
+
+def test_squarem_boundary_matches_the_numpy_oracle(rng):
+    from emfast import _kernels
+    shrunk = 0
+    for trial in range(400):
+        n = int(rng.integers(1, 40))
+        t0 = rng.dirichlet(np.ones(n))
+        t1 = rng.dirichlet(np.ones(n))
+        if trial % 3 == 0:                 # geometric convergence towards a vertex: cells
+            rho = rng.uniform(0.3, 0.95, n)    # heading to 0 at their own rates
+            t1, t2 = t0 * rho, t0 * rho * rho
+        else:
+            t2 = rng.dirichlet(np.ones(n))
+        if trial % 5 == 1:                 # cells the EM map sets to 0, a NaN (no constraint)
+            t2[rng.integers(n)] = 0.0
+            t2[rng.integers(n)] = np.nan
+        if trial % 7 == 2:                 # linear in α (v = 0) for some cells
+            i = rng.integers(n)
+            t2[i] = 2.0 * t1[i] - t0[i]
+        alpha_max = float(rng.choice([1.5, 4.0, 16.0, 1e3, 1e8]))
+        want = _largest_feasible_numpy(t0, t1, t2, alpha_max)
+        got = _kernels.squarem_boundary(t0, t1, t2, alpha_max, np.empty(n), np.empty(n))
+        # the same operations in the same order (bit-equal unless the compiler fuses
+        # multiply-adds, as GCC may on CPUs with FMA)
+        assert got == pytest.approx(want, rel=1e-12, abs=0), (trial, got, want)
+        assert 1.0 <= got <= alpha_max
+        shrunk += 1.0 < got < alpha_max
+        if got > 1.0:                      # the answer is feasible where θ2 is positive
+            cand = t0 + 2.0 * got * (t1 - t0) + got * got * (t2 - 2.0 * t1 + t0)
+            assert not np.any((t2 > 0) & (cand <= 0))
+    assert shrunk > 50
+    # pinned: one cell 0.5 - 0.25 α (zero at α = 2) and one 0.5 + 0.25 α
+    t0 = np.array([0.5, 0.5]); t1 = np.array([0.375, 0.625]); t2 = np.array([0.25, 0.75])
+    got = _kernels.squarem_boundary(t0, t1, t2, 10.0, np.empty(2), np.empty(2))
+    assert got == pytest.approx(2.0 * (1 - 1e-9), rel=1e-15)
+    assert accel._largest_feasible(t0, t1, t2, 10.0) == got
+    assert accel._largest_feasible(t0, t1, t2, 1.5) == 1.5       # already feasible
+
+
+def test_flat_layout_round_trips_any_table_list():
+    # propose() flattens every M-step output through the fast path (ndarray .ravel(),
+    # no cast when all float64); other inputs take the fallbacks. Either way the flat
+    # vector is float64 in the kernels' layout, and tables() gives the tables back.
+    theta = [np.arange(6.0).reshape(2, 3)[:, ::2],        # a strided view
+             np.array(0.25), np.ones((2, 2), np.float32), [0.1, 0.9],
+             np.array([1, 0]), np.empty((0, 3))]
+    flat = accel._flat(theta)
+    assert flat.dtype == np.float64 and flat.flags.c_contiguous
+    np.testing.assert_array_equal(
+        flat, [0.0, 2.0, 3.0, 5.0, 0.25, 1.0, 1.0, 1.0, 1.0, 0.1, 0.9, 1.0, 0.0])
+    sq = Squarem()
+    sq.start(theta)
+    back = sq.tables(flat)
+    assert [t.shape for t in back] == [(2, 2), (), (2, 2), (2,), (2,), (0, 3)]
+    for t, b in zip(theta, back):
+        np.testing.assert_array_equal(np.asarray(t, dtype=np.float64), b)
+    assert accel._flat([]).shape == (0,)
+
+
 def test_make_accelerator_validation():
     assert accel.make_accelerator(None) is None
     assert isinstance(accel.make_accelerator("squarem"), Squarem)

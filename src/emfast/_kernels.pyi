@@ -90,3 +90,6 @@ def squarem_norms(t0: NDArray[np.float64], t1: NDArray[np.float64],
 def squarem_point(t0: NDArray[np.float64], t1: NDArray[np.float64], t2: NDArray[np.float64],
                   bounds: NDArray[np.int64], alpha: float, sum_rtol: float,
                   out: NDArray[np.float64]) -> int: ...
+def squarem_boundary(t0: NDArray[np.float64], t1: NDArray[np.float64], t2: NDArray[np.float64],
+                     alpha_max: float, lo: NDArray[np.float64],
+                     hi: NDArray[np.float64]) -> float: ...

@@ -1,7 +1,7 @@
 """emfast numeric kernels.
 
 Only loops whose cost grows with the number of rows or time steps live here,
-and the SQUAREM step (``_kernels_accel.pxi``: one pass over the parameters that
+and the SQUAREM step (``_kernels_accel.pxi``: serial passes over the parameters that
 replaced ~30 numpy calls, which cost as much as a small model's E-step).
 Every kernel takes typed memoryviews and scalars, never Python objects; all
 checking (shapes, dtypes, ranges, contiguity) happens in the Python callers

@@ -57,7 +57,7 @@ import math
 
 import numpy as np
 
-from ._kernels import squarem_norms, squarem_point
+from ._kernels import squarem_boundary, squarem_norms, squarem_point
 
 __all__ = ["Squarem", "ACCELERATORS", "make_accelerator"]
 
@@ -142,12 +142,15 @@ class Squarem:
 
     def start(self, theta) -> None:
         """The first base: the starting parameters."""
-        self._shapes = [np.shape(t) for t in theta]
+        self._shapes = _shapes(theta)
         sizes = [math.prod(sh) for sh in self._shapes]
-        self._ends = np.cumsum(sizes, dtype=np.int64)
-        self._starts = self._ends - np.asarray(sizes, dtype=np.int64)
+        ends = np.cumsum(sizes, dtype=np.int64)
         # table b of the flat vector is [bounds[b], bounds[b + 1]) (the kernel's layout)
-        self._bounds = np.concatenate([[0], self._ends]).astype(np.int64)
+        self._bounds = np.concatenate([[0], ends]).astype(np.int64)
+        # (start, end, shape) of each table as Python ints: tables() slices with them
+        # once per proposal (NumPy integers make each slice slower)
+        self._layout = [(int(i), int(j), sh)
+                        for i, j, sh in zip(self._bounds[:-1], self._bounds[1:], self._shapes)]
         self._flat = [_flat(theta)]
         self._restart = False
         self.new_base = False
@@ -161,7 +164,7 @@ class Squarem:
         the driver evaluates it only if the proposal is rejected.
         """
         self.new_base = False
-        shapes = [np.shape(t) for t in theta]
+        shapes = _shapes(theta)
         if shapes != self._shapes:
             raise ValueError(
                 "SQUAREM needs the M-step to return tables of the same shapes as the "
@@ -213,7 +216,8 @@ class Squarem:
 
     def tables(self, flat):
         """A flat vector of this run's layout as the list of tables (views of ``flat``)."""
-        return [flat[i:j].reshape(sh) for i, j, sh in zip(self._starts, self._ends, self._shapes)]
+        return [flat[i:j] if len(sh) == 1 else flat[i:j].reshape(sh)
+                for i, j, sh in self._layout]
 
     def accept(self) -> None:
         """The last proposal was kept: the next EM iterate, F(θ'), becomes the base."""
@@ -252,41 +256,36 @@ class Squarem:
 SUM_RTOL = 1e-10
 
 
+def _shapes(theta):
+    """The shapes of the tables (``.shape`` of each array: several times cheaper than
+    ``np.shape`` on the per-M-step path; anything else through ``np.shape``)."""
+    try:
+        return [t.shape for t in theta]
+    except AttributeError:
+        return [np.shape(t) for t in theta]
+
+
 def _flat(theta):
-    """The tables of ``theta`` as one float64 vector (a copy; the kernels' layout)."""
+    """The tables of ``theta`` as one float64 vector (a copy; the kernels' layout).
+
+    Once per M-step: ``np.concatenate`` of the ravelled arrays, then a cast only if
+    they were not all float64 (``concatenate(..., axis=None, dtype=float64)`` takes
+    about twice as long on a model of ~20 small tables)."""
     if not theta:
         return np.empty(0)
-    return np.concatenate(theta, axis=None, dtype=np.float64)          # axis=None: ravelled
+    try:
+        flat = np.concatenate([t.ravel() for t in theta])
+    except AttributeError:
+        flat = np.concatenate([np.ravel(t) for t in theta])
+    return flat if flat.dtype == np.float64 else flat.astype(np.float64)
 
 
 def _largest_feasible(t0, t1, t2, alpha_max):
     """The largest α in [1, alpha_max] at which no entry of θ0 + 2αr + α²v that is
     positive in θ2 is <= 0 (the tables as one vector, as in :meth:`Squarem.propose`;
     each entry is a quadratic in α, >= 0 at α = 1; the α where it is negative form at
-    most one interval per entry). Only infeasible proposals come here."""
-    m = t2 > 0
-    r = t1[m] - t0[m]
-    a, b, c = t0[m], 2.0 * r, t2[m] - 2.0 * t1[m] + t0[m]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        disc = b * b - 4.0 * a * c
-        sq = np.sqrt(np.maximum(disc, 0.0))
-        q = -0.5 * (b + np.copysign(sq, b))
-        ra, rb = q / c, a / q
-        r_lo, r_hi = np.fmin(ra, rb), np.fmax(ra, rb)
-        up = (c > 0) & (disc > 0) & (r_hi > 1.0)           # negative between the roots
-        down = c < 0                                        # negative beyond r_hi
-        lin = (c == 0) & (b < 0)                            # negative beyond -a/b
-        lo = np.concatenate([r_lo[up], r_hi[down], (-a / b)[lin]])
-    hi = np.concatenate([r_hi[up], np.full(int(down.sum()), np.inf),
-                         np.full(int(lin.sum()), np.inf)])
-    keep = np.isfinite(lo) & (lo < alpha_max)
-    lo, hi = np.maximum(lo[keep], 1.0), hi[keep]
-    a = alpha_max
-    for _ in range(lo.size + 1):
-        inside = (lo < a) & (a < hi) | ((lo < a) & ~np.isfinite(hi)) | (lo == a)
-        if not inside.any():
-            return a
-        a = float(lo[inside].min()) * (1.0 - 1e-9)
-        if a <= 1.0:
-            return 1.0
-    return 1.0
+    most one interval per entry). Only infeasible proposals come here; the search is
+    the compiled :func:`emfast._kernels.squarem_boundary` (its numpy version, ~25 array
+    calls, is the oracle in tests/test_accel.py), on scratch arrays allocated here."""
+    n = t0.shape[0]
+    return squarem_boundary(t0, t1, t2, float(alpha_max), np.empty(n), np.empty(n))
