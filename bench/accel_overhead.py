@@ -10,8 +10,8 @@ accelerator), with the accelerator's time per ``Squarem.propose`` call.
 from an older commit: ``git show HEAD~1:src/emfast/accel.py > /tmp/old_accel.py``) in
 the same process, alternating with this one fit by fit, and prints the median of the
 paired ratios of SQUAREM wall time (this / other) per row (each repeat times the other
-version between two fits of this one, and pairs it with the second). Both versions must give the
-same E-step counts and log-likelihoods (checked).
+version between two fits of this one, and pairs it with the second). Both versions must
+give the same E-step counts and log-likelihoods (checked).
 
     PYTHONPATH=src python bench/accel_overhead.py
     PYTHONPATH=src python bench/accel_overhead.py --against /tmp/old_accel.py --repeats 15
@@ -43,8 +43,8 @@ def _load(path, name):
 
 
 def _instrument(parts):
-    """Wrap run_em (where the estimators call it) so that E- and M-step times add up in
-    ``parts``; and Squarem.propose of every loaded accel version."""
+    """Wrap run_em where the estimators call it (``emfast._base``) so that the E- and
+    M-step times and the whole run_em add up in ``parts``."""
     inner = em.run_em
     pc = time.perf_counter
 
