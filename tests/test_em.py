@@ -84,6 +84,128 @@ def test_normalize_fast_path_is_bit_identical_and_falls_back(clip):
         em.normalize(np.array([1.0, 2.0]), np.nan, clip=clip)
 
 
+def _numpy_path(monkeypatch):
+    """em.normalize with the compiled kernel switched off: the numpy path alone."""
+    import emfast.em as em_mod
+    real = em_mod.normalize
+    def numpy_normalize(*args, **kw):
+        with monkeypatch.context() as m:
+            m.setattr(em_mod, "_normalize_compiled", lambda *a: None)
+            return real(*args, **kw)
+    return numpy_normalize
+
+
+def _bits(x):
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return x.shape, x.view(np.int64).tobytes()
+
+
+def _random_table(rng, shape):
+    c = rng.gamma(0.3, 10.0 ** rng.uniform(-3, 6), size=shape)
+    c[rng.random(shape) < 0.3] = 0.0
+    if c.ndim > 1 and rng.random() < 0.5:
+        c[(0,) * (c.ndim - 1)] = 0.0                      # a zero row -> uniform
+    return c
+
+
+def test_normalize_kernel_matches_the_numpy_path_bit_for_bit(monkeypatch):
+    """The compiled normalisation (``_kernels.normalize_rows``) against em.normalize's
+    numpy path on random tables: rows of 1 to 300 cells (numpy's pairwise sum changes
+    shape at 8 and 128), zero rows, segments, scalar / row / full pseudocounts, clip
+    with negative pseudocounts, C-, F-ordered and strided tables (the kernel declines
+    the layouts numpy sums in another order). Equal bits, zeros' signs included."""
+    import emfast.em as em_mod
+    numpy_normalize = _numpy_path(monkeypatch)
+    rng = np.random.default_rng(20261203)
+    used = 0
+    for trial in range(600):
+        ndim = int(rng.integers(1, 4))
+        n = int(rng.choice([1, 2, 3, 7, 8, 9, 15, 16, 17, 127, 128, 129, 130, 257, 300]))
+        shape = tuple(int(d) for d in rng.integers(1, 5, size=ndim - 1)) + (n,)
+        c = _random_table(rng, shape)
+        layout = rng.integers(3)
+        if layout == 1:
+            c = np.asfortranarray(c)
+        elif layout == 2:
+            c = np.repeat(c, 2, axis=-1)[..., ::2]                  # strided
+        clip = bool(rng.random() < 0.3)
+        kind = rng.integers(4)
+        if kind == 0:
+            a = float(rng.choice([0.0, 0.5, 1e-3]))
+        elif kind == 1:
+            a = rng.random(n) * rng.choice([0.0, 1.0])
+        elif kind == 2:
+            a = rng.random(shape)
+        else:
+            a = np.float64(rng.random())
+        if clip:
+            a = a - 0.6 if not isinstance(a, float) else a - 0.6
+        seg = None
+        if ndim == 2 and n > 1 and rng.random() < 0.5:
+            cuts = rng.choice(np.arange(1, n), size=min(n - 1, int(rng.integers(0, 6))),
+                              replace=False)
+            seg = np.concatenate([[0], np.sort(cuts)]).astype(np.int64)
+        got = em.normalize(c, a, segments=seg, clip=clip)
+        want = numpy_normalize(c, a, segments=seg, clip=clip)
+        assert _bits(got) == _bits(want), (trial, shape, layout, kind, clip, seg)
+        used += em_mod._normalize_compiled(c, a, seg, clip) is not None
+    assert used > 300                       # most cases went through the kernel
+    # segments of one cell, and segments passed as a list or as int32
+    c = _random_table(rng, (3, 6))
+    for seg in ([0, 1, 2, 5], np.array([0, 3], np.int32), np.arange(6)):
+        assert _bits(em.normalize(c, 0.1, segments=seg)) == \
+            _bits(numpy_normalize(c, 0.1, segments=seg))
+        assert em_mod._normalize_compiled(c, 0.1, seg, False) is not None
+    # clip: a cell that clips to -0.0 comes out +0.0, as np.maximum gives
+    c = np.array([[0.0, 2.0, 1.0]])
+    assert _bits(em.normalize(c, np.array([-0.0, -1.0, 0.0]), clip=True)) == \
+        _bits(numpy_normalize(c, np.array([-0.0, -1.0, 0.0]), clip=True))
+
+
+def test_normalize_rows_refuses_shapes_that_do_not_fit():
+    """The kernel's own guard (status 3): an empty child axis, a pseudocount or an
+    output that does not match the counts; none is written past its end."""
+    from emfast._kernels import normalize_rows
+    whole = np.zeros(0, np.int64)
+    assert normalize_rows(np.zeros((2, 0)), np.zeros((1, 1)), whole, False, np.zeros((2, 0))) == 3
+    assert normalize_rows(np.ones((2, 3)), np.zeros((3, 1)), whole, False, np.zeros((2, 3))) == 3
+    assert normalize_rows(np.ones((2, 3)), np.zeros((1, 2)), whole, False, np.zeros((2, 3))) == 3
+    assert normalize_rows(np.ones((2, 3)), np.zeros((1, 1)), whole, False, np.zeros((2, 4))) == 3
+    out = np.zeros((2, 3))
+    assert normalize_rows(np.ones((2, 3)), np.zeros((2, 3)), whole, False, out) == 0
+    assert np.array_equal(out, np.full((2, 3), 1 / 3))
+    assert normalize_rows(np.zeros((0, 3)), np.zeros((1, 1)), whole, False, np.zeros((0, 3))) == 0
+
+
+@pytest.mark.parametrize("counts, pc, seg, clip", [
+    (np.array([1.0, np.nan]), 0.0, None, False),
+    (np.array([[1.0, -2.0]]), 0.0, None, True),
+    (np.array([1.0, np.inf]), 0.0, None, False),
+    (np.array([1.0, 2.0]), np.nan, None, True),
+    (np.array([1.0, 2.0]), -1.0, None, False),
+    (np.array([1.0, 2.0]), np.array([0.0, np.inf]), None, False),
+    (np.ones((2, 4)), 0.0, np.array([0, 2, 2]), False),      # segment starts not increasing
+    (np.ones((2, 4)), 0.0, np.array([1, 2]), False),         # not starting at 0
+    (np.ones((2, 4)), 0.0, np.array([0, 4]), False),         # a start past the row
+    (np.array([[1.7e308, 1.7e308, 1.0]]), 0.0, None, False),  # a total overflows
+    (np.array([[1.7e308, 1.0]]), 1.7e308, None, False),      # a cell overflows
+])
+def test_normalize_kernel_declines_to_the_numpy_path(monkeypatch, counts, pc, seg, clip):
+    """Whatever the kernel declines (invalid values, overflow, bad segments) gets the
+    numpy path's answer or its error, message included."""
+    import emfast.em as em_mod
+    assert em_mod._normalize_compiled(counts, pc, seg, clip) is None
+    numpy_normalize = _numpy_path(monkeypatch)
+    try:
+        want = numpy_normalize(counts, pc, segments=seg, clip=clip)
+    except Exception as exc:                               # noqa: BLE001 - compared below
+        with pytest.raises(type(exc)) as info:
+            em.normalize(counts, pc, segments=seg, clip=clip)
+        assert str(info.value) == str(exc)
+    else:
+        assert _bits(em.normalize(counts, pc, segments=seg, clip=clip)) == _bits(want)
+
+
 # ---------------------------------------------------------------- a closed-form model
 # Two-component mixture of biased coins; each row flips the same coin 3 times,
 # flips may be missing (-1). theta = [weights (2,), heads (2, 2)].

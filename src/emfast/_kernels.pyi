@@ -93,3 +93,8 @@ def squarem_point(t0: NDArray[np.float64], t1: NDArray[np.float64], t2: NDArray[
 def squarem_boundary(t0: NDArray[np.float64], t1: NDArray[np.float64], t2: NDArray[np.float64],
                      alpha_max: float, lo: NDArray[np.float64],
                      hi: NDArray[np.float64]) -> float: ...
+
+# ---------------------------------------------------------------- M-step (emfast.em.normalize)
+def normalize_rows(counts: NDArray[np.float64], pseudo: NDArray[np.float64],
+                   starts: NDArray[np.int64], clip: bool,
+                   out: NDArray[np.float64]) -> int: ...

@@ -1,8 +1,9 @@
 """emfast numeric kernels.
 
 Only loops whose cost grows with the number of rows or time steps live here,
-and the SQUAREM step (``_kernels_accel.pxi``: serial passes over the parameters that
-replaced ~30 numpy calls, which cost as much as a small model's E-step).
+the SQUAREM step (``_kernels_accel.pxi``: serial passes over the parameters that
+replaced ~30 numpy calls, which cost as much as a small model's E-step), and the
+M-step's normalisation of one count table (``_kernels_mstep.pxi``, for the same reason).
 Every kernel takes typed memoryviews and scalars, never Python objects; all
 checking (shapes, dtypes, ranges, contiguity) happens in the Python callers
 before a kernel is entered, so a kernel cannot read out of bounds (the build
@@ -213,3 +214,4 @@ include "_kernels_hmm.pxi"
 include "_kernels_bn.pxi"
 include "_kernels_lca.pxi"
 include "_kernels_accel.pxi"
+include "_kernels_mstep.pxi"

@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._kernels import normalize_rows
 from .accel import make_accelerator
 from .exceptions import ConvergenceWarning, NonMonotoneEMWarning
 
@@ -142,6 +143,60 @@ def _float_array(x, name: str) -> np.ndarray:
                    f"as float64 ({exc}).") from None
 
 
+_WHOLE_ROW = np.zeros(0, dtype=np.int64)     # normalize_rows: no segments, whole rows
+_F64 = np.dtype(np.float64)
+
+
+def _normalize_compiled(c, a, seg, clip):
+    """:func:`normalize` of one table by the compiled kernel
+    (``_kernels.normalize_rows``, bit-equal to the numpy path below), or None where
+    the kernel does not apply or declines (invalid values, overflow): the numpy path
+    then gives the answer or the error. The kernel sums C-ordered rows as numpy does,
+    so tables whose rows numpy would sum in another order (no segments, not
+    C-contiguous, several rows) take the numpy path too."""
+    if type(c) is not np.ndarray or c.dtype != _F64 or c.ndim == 0:
+        return None
+    n = c.shape[-1]
+    if n == 0:
+        return None
+    if seg is None:
+        if not c.flags.c_contiguous:
+            return None
+        starts = _WHOLE_ROW
+    else:
+        if c.ndim != 2 and not c.flags.c_contiguous:
+            return None
+        starts = seg
+        if type(starts) is not np.ndarray or starts.dtype != np.int64 or starts.ndim != 1 \
+                or not starts.flags.c_contiguous:
+            try:
+                starts = np.ascontiguousarray(seg, dtype=np.int64)
+            except (TypeError, ValueError, OverflowError):
+                return None
+            if starts.ndim != 1:
+                return None
+        if starts.shape[0] == 0:
+            return None
+    c2 = c if c.ndim == 2 else c.reshape(-1, n)
+    if isinstance(a, (int, float)):
+        a2 = np.full((1, 1), a, dtype=np.float64)
+    elif type(a) is np.ndarray and a.dtype == _F64:
+        if a.ndim == 0 or a.size == 1 and a.ndim <= c.ndim:
+            a2 = a.reshape(1, 1)
+        elif a.shape == c.shape and (a.ndim == 2 or a.flags.c_contiguous):
+            a2 = a if a.ndim == 2 else a.reshape(-1, n)
+        elif a.ndim == 1 and a.shape[0] == n:
+            a2 = a.reshape(1, n)
+        else:
+            return None
+    else:
+        return None
+    t = np.empty(c2.shape, dtype=np.float64)
+    if normalize_rows(c2, a2, starts, bool(clip), t) != 0:
+        return None
+    return t if c.ndim == 2 else t.reshape(c.shape)
+
+
 def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
     """The universal M-step: add Dirichlet pseudocounts, normalise the last axis.
 
@@ -184,6 +239,10 @@ def normalize(counts, pseudocount=0.0, *, segments=None, clip=False):
                          "counts is a list.")
     out = []
     for k, (c, a, seg) in enumerate(zip(tables, pcs, segs)):
+        t = _normalize_compiled(c, a, seg, clip)
+        if t is not None:
+            out.append(t)
+            continue
         c = _float_array(c, f"counts[{k}]")
         if c.ndim == 0:
             raise ValueError(f"counts[{k}] is a scalar; every table needs a child axis.")
