@@ -166,6 +166,44 @@ def test_compress_rows_edge_cases():
     assert c.counts.tolist() == [2, 1]
 
 
+def test_code_summary_matches_numpy(rng):
+    """The compiled per-column range and observed-row count against numpy's reductions,
+    on random code matrices with all-missing rows and columns, the int32 extremes, no
+    rows and no columns; non-int32 input is converted exactly or refused."""
+    from emfast.data import code_summary
+    for _ in range(300):
+        n, d = int(rng.integers(0, 60)), int(rng.integers(0, 9))
+        X = rng.integers(-1, 4, size=(n, d)).astype(np.int32)
+        if n and d:
+            X[rng.integers(n)] = -1
+            X[:, rng.integers(d)] = -1
+            if rng.random() < 0.3:
+                X[rng.integers(n), rng.integers(d)] = rng.choice([2**31 - 1, -2**31])
+        lo, hi, n_obs = code_summary(X)
+        assert lo.shape == hi.shape == (d,)
+        if n:
+            np.testing.assert_array_equal(lo, X.min(axis=0))
+            np.testing.assert_array_equal(hi, X.max(axis=0))
+        else:
+            assert (lo == 2**31 - 1).all() and (hi == -2**31).all()
+        assert n_obs == int((X != -1).any(axis=1).sum())
+    lo, hi, n_obs = code_summary(np.array([[0, 5], [-1, -1]], dtype=np.int64)[:, ::-1])
+    assert lo.tolist() == [-1, -1] and hi.tolist() == [5, 0] and n_obs == 1
+    with pytest.raises(ValueError, match="2-dimensional"):
+        code_summary(np.zeros(3, np.int32))
+    with pytest.raises(ValueError, match="outside the int32 range"):
+        code_summary(np.array([[2**40]]))
+
+
+def test_check_data_int32_names_the_first_bad_cell():
+    X = np.array([[0, 1], [1, 3], [2, 0]], dtype=np.int32)
+    with pytest.raises(ValueError, match=r"X\[:, 1\] contains category 3 at row 1"):
+        check_data(X, ["a", "b"], [3, 3])
+    with pytest.raises(ValueError, match=r"X\[:, 0\] contains category -2 at row 2"):
+        check_data(np.array([[0, 9], [1, 9], [-2, 9]], dtype=np.int32), ["a", "b"], [3, 3])
+    np.testing.assert_array_equal(check_data(X, ["a", "b"], [3, 4]), X)
+
+
 # ---------------------------------------------------------------------------
 # issue 14: lengths, compress_rows, _as_array
 # ---------------------------------------------------------------------------

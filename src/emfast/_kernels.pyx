@@ -79,11 +79,23 @@ cdef inline uint64_t _mix64(uint64_t h) noexcept nogil:
 
 cdef inline uint64_t _row_hash(const int32_t[:, ::1] X, Py_ssize_t i,
                                Py_ssize_t d) noexcept nogil:
-    cdef uint64_t h = <uint64_t>0x9e3779b97f4a7c15ULL
-    cdef Py_ssize_t j
-    for j in range(d):
-        h = _mix64(h ^ (<uint64_t>(<uint32_t>X[i, j]) + <uint64_t>j * <uint64_t>0x100000001ULL))
-    return h
+    # Two codes per step, packed into one 64-bit word: rotate, xor, one multiply (a
+    # bijection of h for each word, so no step loses what came before), and the
+    # splitmix avalanche once at the end. A splitmix round per code (as before
+    # 2026-12-03) was a chain of ~10 cycles per code and set the pace of compress_rows
+    # when the distinct rows fit in cache (GSS abortion, 45,599 x 7: 23 ns a row).
+    # Collisions cost only time: equal hashes are always checked by _rows_equal.
+    cdef uint64_t h = <uint64_t>0x9e3779b97f4a7c15ULL ^ <uint64_t>d
+    cdef uint64_t w
+    cdef Py_ssize_t j = 0
+    while j + 1 < d:
+        w = (<uint64_t>(<uint32_t>X[i, j])) | ((<uint64_t>(<uint32_t>X[i, j + 1])) << 32)
+        h = (((h << 23) | (h >> 41)) ^ w) * <uint64_t>0x9fb21c651e98df25ULL
+        j += 2
+    if j < d:
+        h = (((h << 23) | (h >> 41)) ^ <uint64_t>(<uint32_t>X[i, j])) \
+            * <uint64_t>0x9fb21c651e98df25ULL
+    return _mix64(h)
 
 
 cdef inline bint _rows_equal(const int32_t[:, ::1] X, Py_ssize_t a, Py_ssize_t b,
@@ -172,6 +184,39 @@ def unique_rows(const int32_t[:, ::1] X,      # IN  (n, d) codes
     with nogil:
         u = _unique_rows(X, first, inverse)
     return u
+
+
+def code_summary(const int32_t[:, ::1] X,    # IN  (n, d) codes, -1 = missing
+                 int32_t[::1] lo,             # OUT (d,) smallest code of each column
+                 int32_t[::1] hi):            # OUT (d,) largest code of each column
+    """Per-column range of a code matrix and the number of rows with an observed code
+    (one that is not -1), in one serial pass over the rows. numpy's reductions across
+    a C-ordered matrix of few columns (``X.max(axis=0)``, ``(X != -1).any(axis=1)``)
+    step through one short row at a time: ~15 ns a row each (GSS abortion, 45,599 x 7:
+    0.65 ms per call), more than the E-step of the fit that needed them. For n = 0,
+    ``lo`` is INT32_MAX and ``hi`` INT32_MIN. The caller checks that ``lo`` and ``hi``
+    have d entries."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, j
+    cdef int32_t v
+    cdef int64_t n_obs = 0
+    cdef bint seen
+    if lo.shape[0] != d or hi.shape[0] != d:
+        raise ValueError("code_summary: lo and hi need one entry per column of X.")
+    with nogil:
+        for j in range(d):
+            lo[j] = 2147483647
+            hi[j] = -2147483648
+        for i in range(n):
+            seen = False
+            for j in range(d):
+                v = X[i, j]
+                if v < lo[j]:
+                    lo[j] = v
+                if v > hi[j]:
+                    hi[j] = v
+                seen = seen | (v != -1)
+            n_obs += seen
+    return n_obs
 
 
 def codes_to_int32(const int64_t[:] src,       # IN  (n,) int64 codes, any stride

@@ -20,7 +20,7 @@ from ._blocks import plan_blocks
 from ._config import check_memory
 from .bayesnet import BayesianNetwork
 from .data import (MISSING, NO_CARD_LIMIT as _BIG, ColumnCodec, _as_array, _is_dataframe,
-                   _require_pandas, check_data, compress_rows,
+                   _require_pandas, check_data, code_summary, compress_rows,
                    refuse_label_columns)
 from .distributed import Partitions, is_partitioned
 from .em import check_table, dirichlet_log_prior, normalize
@@ -123,9 +123,8 @@ def _lca_prepare(columns, n_categories, part, lengths):
         codes = check_data(arr, names, [_BIG] * arr.shape[1])
     if n_categories is not None:
         _check_given_categories(codes, n_categories, names)
-    seen = codes.max(axis=0).astype(np.int64) + 1 if codes.shape[0] else \
-        np.zeros(codes.shape[1], np.int64)
-    n_obs = int(np.sum((codes != MISSING).any(axis=1)))
+    _, hi, n_obs = code_summary(codes)
+    seen = hi.astype(np.int64) + 1 if codes.shape[0] else np.zeros(codes.shape[1], np.int64)
     return compressed_state(codes), (codes.shape[1], codes.shape[0], n_obs, seen)
 
 
@@ -376,7 +375,7 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
         if codes.shape[0] == 0:
             raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a "
                              "minimum of 1 is required: X has no rows.")
-        seen = [max(int(c), -1) + 1 for c in codes.max(axis=0)]
+        seen = [max(int(c), -1) + 1 for c in code_summary(codes)[1]]
         cards = [len(lab) if lab is not None else m for lab, m in zip(codec.labels, seen)]
         if self.n_categories is not None:
             given = self._check_n_categories(J)
@@ -604,8 +603,9 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
                 self._raise_zero(status, comp, None)
             return [wc, ic.T], total          # the kernel sums row_weights * loglik itself
 
-        # rows with nothing observed add nothing (not even to the tol scale)
-        n_rows = max(1, int(np.sum((codes != MISSING).any(axis=1))))
+        # rows with nothing observed add nothing (not even to the tol scale); counted
+        # on the distinct rows, with their multiplicities
+        n_rows = max(1, int(comp.counts[(rows != MISSING).any(axis=1)].sum()))
         return self._problem_from(estep, n_rows, cards, K)
 
     def _problem_from(self, estep, n_rows, cards, K) -> EMProblem:
