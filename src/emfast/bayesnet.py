@@ -23,7 +23,7 @@ from ._base import (EMFitMixin, EMProblem, check_int, check_n_jobs, draw_categor
                     first_row, method_rng, raise_for_status)
 from ._blocks import plan_blocks
 from ._config import check_memory
-from .data import MISSING, _is_dataframe, check_data, compress_rows
+from .data import _is_dataframe, check_data, code_summary, compress_rows
 from .distributed import Partitions, is_partitioned
 from .em import check_table, dirichlet_log_prior, normalize
 from .missingness import (MCAR, LogLikelihoodParts, augment_codes, augment_structure,
@@ -570,7 +570,7 @@ class BayesianNetwork(EMFitMixin):
     def bic(self, data, *, columns=None, n_jobs=None) -> float:
         """Bayesian criterion ``-2 L + p log n`` (``n`` = rows with an observed cell)."""
         codes = self._codes(data, columns)
-        n = int(np.sum((codes != MISSING).any(axis=1)))
+        n = code_summary(codes)[2]
         if n == 0:
             raise ValueError("bic needs at least one row with an observed value; every cell "
                              "of X is missing.")

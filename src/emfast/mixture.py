@@ -906,7 +906,7 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
     def _ll_n(self, X):
         codes = self._check_X(X)
         ll = self.score_samples(codes)
-        n = int(np.sum((codes != MISSING).any(axis=1)))
+        n = code_summary(codes)[2]
         if n == 0:
             raise ValueError("The fit statistics need at least one row with an observed item; "
                              f"X has {codes.shape[0]} row(s) and every cell is missing.")
