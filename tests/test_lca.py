@@ -587,6 +587,41 @@ def test_kernel_rejects_inconsistent_shapes():
         _kernels.lca_estep(X, *bad.values(), True, 1, 1)
 
 
+def test_log_tables_kernel_is_the_c_log_of_every_layout(rng):
+    import math
+
+    from emfast.mixture import _log_tables
+    for _ in range(30):
+        K, S = int(rng.integers(1, 7)), int(rng.integers(1, 40))
+        w = rng.dirichlet(np.ones(K))
+        big = rng.random((K + 3, 2 * S + 5))
+        big[rng.random(big.shape) < 0.1] = 0.0                # zeros: -inf, no warning
+        layouts = [big[:K, :S].copy(), np.asfortranarray(big[:K, :S]),
+                   big[1:K + 1, 3:3 + 2 * S:2]]               # C, F, strided view
+        want_w = np.array([math.log(x) for x in w])
+        for items in layouts:
+            want = np.array([[math.log(x) if x > 0 else -np.inf for x in row]
+                             for row in items]).T
+            lw, li = _log_tables([w, items])
+            assert li.flags.c_contiguous and li.shape == (S, K)
+            np.testing.assert_array_equal(li, want)           # libm's log, bit for bit
+            np.testing.assert_array_equal(lw, want_w)
+            with np.errstate(divide="ignore"):                # numpy's log: within 1 ulp
+                ref = np.log(items).T
+            fin = np.isfinite(ref)
+            np.testing.assert_array_equal(np.isfinite(li), fin)
+            assert np.all(np.abs(li[fin] - ref[fin]) <= np.spacing(np.abs(ref[fin])))
+        cut = int(rng.integers(1, S + 1))                     # several item tables
+        lw2, li2 = _log_tables([w, layouts[0][:, :cut], layouts[0][:, cut:]])
+        np.testing.assert_array_equal(li2, _log_tables([w, layouts[0]])[1])
+    for args in [(np.ones(2), np.ones((3, 4)), np.empty(2), np.empty((4, 2))),
+                 (np.ones(2), np.ones((2, 4)), np.empty(3), np.empty((4, 2))),
+                 (np.ones(2), np.ones((2, 4)), np.empty(2), np.empty((3, 2))),
+                 (np.ones(2), np.ones((2, 4)), np.empty(2), np.empty((4, 3)))]:
+        with pytest.raises(ValueError, match="lca_log_tables: inconsistent array shapes"):
+            _kernels.lca_log_tables(*args)
+
+
 def test_misc_argument_errors(rng):
     X = np.array([[0, 1], [1, 0], [1, 1]])
     m = LatentClassModel(2, random_state=0).fit(X)

@@ -45,6 +45,14 @@ def hmm_viterbi(X: NDArray[np.int32], frame: NDArray[np.floating], offsets: NDAr
                 n_threads: int) -> None: ...
 
 # ---------------------------------------------------------------- latent class models
+def lca_log_tables(
+    w: NDArray[np.float64],          # IN  (K,)
+    items: NDArray[np.float64],      # IN  (K, S), any strides
+    log_w: NDArray[np.float64],      # OUT (K,)
+    log_items: NDArray[np.float64],  # OUT (S, K)
+) -> None: ...
+
+
 def lca_estep(
     X: NDArray[np.int32],            # IN  (n, J) codes, -1 = missing
     row_weights: NDArray[np.float64],  # IN  (n,)

@@ -187,6 +187,28 @@ cdef inline void _lca_row_dispatch(const int32_t* x_row, Py_ssize_t J, Py_ssize_
 # blocks depend on n only, never on the thread count, so every count is summed
 # in the same order whatever the number of threads: results are bit-identical
 # for 1, 2, ... threads and from run to run.
+def lca_log_tables(const double[::1] w,            # IN  (K,) class weights
+                   const double[:, :] items,        # IN  (K, S) item tables side by side,
+                                                    #     class axis first, any strides
+                   double[::1] log_w,               # OUT (K,) log w
+                   double[:, ::1] log_items):       # OUT (S, K) log items.T
+    """The log tables :func:`lca_estep` reads: ``log_w = log(w)`` and ``log_items =
+    log(items).T`` (C-ordered, class axis last), with the C library's ``log``
+    (``log(0) = -inf``, no floating-point warning to silence). One pass instead of
+    ``np.errstate``, two ``np.log``, a concatenation and a transposed copy: ~5 us of
+    a ~35 us E-step on a small model (house votes), ~1 us here."""
+    cdef Py_ssize_t k, s, K = w.shape[0], S = items.shape[1]
+    if (items.shape[0] != K or log_w.shape[0] != K or log_items.shape[0] != S
+            or log_items.shape[1] != K):
+        raise ValueError("lca_log_tables: inconsistent array shapes.")
+    with nogil:
+        for k in range(K):
+            log_w[k] = log(w[k])
+        for s in range(S):
+            for k in range(K):
+                log_items[s, k] = log(items[k, s])
+
+
 def lca_estep(const int32_t[:, ::1] X,             # IN  (n, J) codes, -1 = missing, validated
               const double[::1] row_weights,       # IN  (n,) multiplicity of each row
               const double[::1] log_w,             # IN  (K,) log class weights

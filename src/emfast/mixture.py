@@ -41,12 +41,17 @@ def lca_blocks(n: int, S: int, K: int) -> int:
 
 
 def _log_tables(theta):
-    # theta = [weights, item tables...]; the tables may also come as one (K, S)
-    # array already concatenated (the layout inside the EM loop of fit)
-    with np.errstate(divide="ignore"):
-        log_w = np.ascontiguousarray(np.log(theta[0]), dtype=np.float64)
-        log_items = np.ascontiguousarray(
-            np.log(np.concatenate(theta[1:], axis=1)).T, dtype=np.float64)
+    """``theta = [weights, item tables...]`` -> ``(log w (K,), log items (S, K))``, the
+    kernel's inputs. The item tables may also come as one (K, S) array already side by
+    side (the layout inside the EM loop of fit): then nothing is copied before the
+    compiled pass (``_kernels.lca_log_tables``), which replaced ~5 us of numpy calls
+    per E-step (a seventh of a house-votes E-step)."""
+    w = np.ascontiguousarray(theta[0], dtype=np.float64)
+    items = theta[1] if len(theta) == 2 else np.concatenate(theta[1:], axis=1)
+    items = np.asarray(items, dtype=np.float64)
+    log_w = np.empty(w.shape[0])
+    log_items = np.empty((items.shape[1], items.shape[0]))
+    _kernels.lca_log_tables(w, items, log_w, log_items)
     return log_w, log_items
 
 
