@@ -434,8 +434,6 @@ class LatentClassModel(EMFitMixin, BaseEstimator):
             np.cumsum(cards[:-1], out=offsets[1:])
         return offsets, int(sum(cards))
 
-    _log_tables = staticmethod(_log_tables)
-
     def _run_kernel(self, rows, row_w, theta, offsets, S, accumulate, n_threads, out=None):
         return _lca_kernel(rows, row_w, theta, offsets, S, accumulate, n_threads, out)
 
